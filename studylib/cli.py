@@ -1,0 +1,166 @@
+"""`studylib` command line: train, evaluate, inspect the model cache, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+
+from studylib.config import DATASETS, DEVICES, OBJECTIVES, PROFILES
+from studylib.data import DataError
+from studylib.train import TrainingDiverged
+
+EPILOG = """examples:
+  studylib train --dataset mnist --objective reweighted --profile quick
+  studylib evaluate --dataset cifar10 --objective split --profile quick --subset 2000
+  studylib cache list
+  studylib bench --dataset cifar10 --levels 3 --steps 8 --hidden 64
+
+Data come from $STUDYLIB_DATA (a folder with MNIST/raw/ and cifar10.npz), else torchvision
+downloads them; trained models are cached under $STUDYLIB_HOME (default ~/.cache/studylib).
+Profiles: smoke (seconds, meaningless numbers), quick (the CPU-scale study), paper (appendix B, GPU)."""
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--objective", required=True, choices=OBJECTIVES)
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--ce-weight", type=float, default=None, help="override the profile's cross-entropy weight w")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="studylib",
+        description="Class-conditional GLOW classifiers: train, evaluate and benchmark the models of the study.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train a model (or reuse it from the cache), then print test accuracy and bpd")
+    _model_args(p)
+    p.add_argument(
+        "--subset", type=int, default=None, help="evaluate on this many test images (default: the profile's)"
+    )
+    p = sub.add_parser("evaluate", help="test accuracy and bits/dim of a model (trained first if not cached)")
+    _model_args(p)
+    p.add_argument("--subset", type=int, default=None, help="evaluate on this many test images (default: all)")
+    p = sub.add_parser("cache", help="list or clear the trained-model cache")
+    p.add_argument("action", choices=("list", "clear"))
+    p = sub.add_parser("bench", help="training and evaluation images/s of a GLOW size (a benchmark, not a test)")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--objective", default="reweighted", choices=OBJECTIVES)
+    p.add_argument("--levels", type=int, default=3)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--bf16", action="store_true", help="coupling networks under bfloat16 autocast")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    return ap
+
+
+def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
+    from studylib import data, evaluate, zoo
+    from studylib.config import get_profile
+
+    model = zoo.get_model(args.dataset, args.objective, args.profile, args.seed, args.device, args.ce_weight)
+    subset = args.subset if args.subset is not None or not default_subset else get_profile(args.profile).eval_subset
+    test = data.load(args.dataset, "test", subset=subset, seed=args.seed)
+    result = evaluate.evaluate(model, test, get_profile(args.profile).eval_batch_size)
+    result["train_seconds"] = round(model.info["train_seconds"], 1)
+    result["cache_key"] = model.info["key"]
+    return result
+
+
+def _cache(action: str) -> None:
+    from studylib import zoo
+
+    folder = zoo.models_dir()
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    if action == "clear":
+        for entry in entries:
+            shutil.rmtree(entry)
+        print(f"removed {len(entries)} cache entries from {folder}")
+        return
+    if not entries:
+        print(f"no trained models in {folder}")
+    for entry in entries:
+        state = "trained" if (entry / "model.pt").exists() else "in progress (checkpoint)"
+        size = sum(f.stat().st_size for f in entry.iterdir()) / 2**20
+        print(f"{entry.name:48s} {state:26s} {size:7.1f} MiB")
+
+
+def _bench(args: argparse.Namespace) -> dict:
+    import torch
+
+    from studylib import data
+    from studylib.config import Arch, resolve_device
+    from studylib.objectives import loss_and_stats
+    from studylib.zoo import build_model
+
+    torch.set_flush_denormal(True)
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    model = build_model(args.dataset, args.objective, Arch(args.levels, args.steps, args.hidden)).to(device)
+    ds = data.load(args.dataset, "test", subset=args.batch_size)
+    x, y = ds.tensors()
+    x, y = x.to(device), y.to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def train_step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            log_pxy, logits = model.scores(x)
+        loss, _ = loss_and_stats(log_pxy, logits, y, args.objective, 1.0, model.n_dims)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def eval_step() -> None:
+        with torch.no_grad():
+            model.log_prob(x)
+
+    def rate(fn, mode: str) -> float:
+        model.train(mode == "train")
+        fn()  # warm-up (and actnorm init)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.iterations):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return args.iterations * args.batch_size / (time.perf_counter() - start)
+
+    return {
+        "config": f"{args.dataset} L{args.levels}K{args.steps}H{args.hidden} batch {args.batch_size} bf16={args.bf16}",
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "train_images_per_s": round(rate(train_step, "train"), 1),
+        "eval_images_per_s": round(rate(eval_step, "eval"), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command in ("train", "evaluate"):
+            print(json.dumps(_train_or_evaluate(args, default_subset=args.command == "train"), indent=2))
+        elif args.command == "cache":
+            _cache(args.action)
+        else:
+            print(json.dumps(_bench(args), indent=2))
+    except KeyboardInterrupt as err:
+        print(f"\ninterrupted: {err}", file=sys.stderr)
+        return 130
+    except (ValueError, DataError, TrainingDiverged) as err:
+        print(f"studylib: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

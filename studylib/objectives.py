@@ -1,0 +1,43 @@
+"""Training losses (Base, Reweighted, Split prior) and bits per dimension."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from studylib.config import OBJECTIVES, check_choice
+
+
+def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:
+    """bpd of 8-bit images scaled to unit-width intervals and dequantised with U(0, 1/256):
+    (NLL + D ln 256) / (D ln 2), D the unpadded dimension."""
+    return (nll_nats + dims * math.log(256)) / (dims * math.log(2))
+
+
+def prior_for(objective: str) -> str:
+    """The prior an objective trains: the split prior for 'split', else one Gaussian per class."""
+    return "split" if check_choice("objective", objective, OBJECTIVES) == "split" else "gaussian"
+
+
+def loss_and_stats(
+    log_pxy: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, objective: str, ce_weight: float, dims: int
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The objective's loss and the batch's bpd / accuracy.
+
+    base:       -log p(x|y) / D
+    reweighted: -log p(x|y) / D + w * CE(log p(.|x), y)     (paper eq. 6 has w = 1)
+    split:      -log p(x|y) / D + w * CE(z_s logits, y)     (appendix A.4)
+    """
+    check_choice("objective", objective, OBJECTIVES)
+    nll = -log_pxy.gather(1, y[:, None]).squeeze(1)
+    loss = nll.mean() / dims
+    if objective != "base":
+        loss = loss + ce_weight * F.cross_entropy(log_pxy if objective == "reweighted" else logits, y)
+    stats = {
+        "loss": loss.item(),
+        "bpd": float(bits_per_dim(nll.mean().item(), dims)),
+        "acc": (log_pxy.argmax(1) == y).float().mean().item(),
+    }
+    return loss, stats

@@ -1,0 +1,152 @@
+"""The training loop: Adam with warmup and step decay, gradient clipping, a NaN/inf guard,
+periodic checkpoints, exact resume after an interrupt, and a tqdm progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from studylib.config import Profile
+from studylib.data import ImageDataset
+from studylib.flows import ConditionalGlow
+from studylib.objectives import loss_and_stats
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+def learning_rate(step: int, profile: Profile, total_steps: int) -> float:
+    """Linear warmup over `warmup_steps`, then x lr_gamma at each milestone fraction of training."""
+    warm = min(1.0, (step + 1) / max(1, profile.warmup_steps))
+    decays = sum(step >= m * total_steps for m in profile.lr_milestones)
+    return profile.lr * warm * profile.lr_gamma**decays
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Turn Ctrl-C into a flag the loop checks between steps, so the state it saves is whole."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["hit"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def train(
+    model: ConditionalGlow,
+    data: ImageDataset,
+    *,
+    objective: str,
+    profile: Profile,
+    total_steps: int,
+    ce_weight: float,
+    seed: int,
+    checkpoint: Path,
+    device: torch.device,
+    progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
+) -> dict:
+    """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists.
+
+    Returns {"history": [...], "train_seconds": s}. Ctrl-C saves a checkpoint and re-raises
+    KeyboardInterrupt; rerunning continues to the same result as an uninterrupted run."""
+    torch.set_flush_denormal(True)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
+    batches = torch.Generator().manual_seed(seed)
+    step, history, window, seconds = 0, [], [], 0.0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        batches.set_state(state["batches"])
+        torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        step, history, window, seconds = state["step"], state["history"], state["window"], state["seconds"]
+    else:
+        torch.manual_seed(seed)
+
+    def save() -> None:
+        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "batches": batches.get_state(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": cuda_rng,
+            "step": step,
+            "history": history,
+            "window": window,
+            "seconds": seconds,
+        }
+        save_atomic(state, checkpoint)
+
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=profile.bf16)
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {data.name}/{objective}", disable=not progress)
+    with _deferred_interrupt() as interrupt, bar:
+        while step < total_steps:
+            started = time.perf_counter()
+            lr = learning_rate(step, profile, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = torch.randint(len(data), (profile.batch_size,), generator=batches)
+            x, y = data.batch(index, batches)
+            x, y = x.to(device), y.to(device)
+            with autocast:
+                log_pxy, logits = model.scores(x)
+            loss, stats = loss_and_stats(log_pxy, logits, y, objective, ce_weight, model.n_dims)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), profile.clip_grad_norm).item()
+            if not (math.isfinite(stats["loss"]) and math.isfinite(grad_norm)):
+                kept = (
+                    f"the last good checkpoint ({checkpoint}) is kept" if checkpoint.exists() else "no checkpoint yet"
+                )
+                raise TrainingDiverged(
+                    f"non-finite loss or gradient at step {step} (loss {stats['loss']}, grad norm {grad_norm}); "
+                    f"{kept}. Try a lower learning rate or a smaller clipping norm."
+                )
+            optimizer.step()
+            step += 1
+            seconds += time.perf_counter() - started
+            window.append({**stats, "grad_norm": grad_norm})
+            if step % profile.log_every == 0 or step == total_steps:
+                mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+                history.append({"step": step, "lr": lr, "seconds": seconds, **mean})
+                bar.set_postfix(loss=f"{mean['loss']:.3f}", bpd=f"{mean['bpd']:.2f}", acc=f"{mean['acc']:.2f}")
+                window.clear()
+            bar.update(1)
+            if on_step is not None:
+                on_step(step)
+            if step % profile.checkpoint_every == 0 or interrupt["hit"]:
+                save()
+            if interrupt["hit"]:
+                raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved to {checkpoint}")
+    model.eval()
+    return {"history": history, "train_seconds": seconds}

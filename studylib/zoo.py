@@ -1,0 +1,146 @@
+"""Trained-model cache: `get_model` returns a trained conditional GLOW, training it only
+when $STUDYLIB_HOME lacks it. Entries are keyed by a hash of everything that determines
+the model; a corrupt entry is reported and rebuilt, never silently used."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+
+from studylib import data, paths
+from studylib.config import Arch, Profile, check_choice, family, get_profile, resolve_device
+from studylib.flows import ConditionalGlow
+from studylib.objectives import prior_for
+from studylib.train import save_atomic, train
+
+# Bump when a change to the model or training code changes what a cached model would be.
+MODEL_VERSION = 1
+
+
+class CorruptEntry(RuntimeError):
+    """A cache entry that cannot be read or whose checksum does not match."""
+
+
+def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: float | None = None) -> dict:
+    """Everything that determines a trained model (validated)."""
+    check_choice("dataset", dataset, data.DATASETS)
+    prior_for(objective)
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    weight = profile.ce_weight if ce_weight is None else float(ce_weight)
+    if objective == "base":
+        weight = 0.0
+    return {
+        "dataset": dataset,
+        "objective": objective,
+        "ce_weight": weight,
+        "profile": profile.name,
+        "settings": profile.as_dict(dataset),
+        "seed": seed,
+        "model_version": MODEL_VERSION,
+    }
+
+
+def cache_key(model_spec: dict) -> str:
+    """A short hash of the spec; names the entry's folder."""
+    blob = json.dumps(model_spec, sort_keys=True).encode()
+    return (
+        f"{model_spec['dataset']}-{model_spec['objective']}-{model_spec['profile']}-"
+        + hashlib.sha256(blob).hexdigest()[:12]
+    )
+
+
+def models_dir() -> Path:
+    return paths.home() / "models"
+
+
+def build_model(dataset: str, objective: str, arch: Arch) -> ConditionalGlow:
+    """An untrained conditional GLOW for `dataset` (uses the global torch RNG)."""
+    channels = 3 if family(dataset) == "cifar10" else 1
+    return ConditionalGlow(channels, 10, arch, prior_for(objective))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
+    weights, checksum = folder / "model.pt", folder / "model.sha256"
+    try:
+        if not checksum.exists() or checksum.read_text().strip() != _sha256(weights):
+            raise CorruptEntry(f"checksum mismatch for {weights}")
+        saved = torch.load(weights, map_location=device, weights_only=False)
+        cfg = dict(saved["config"])
+        model = ConditionalGlow(cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"])
+        model.load_state_dict(saved["state_dict"])
+    except CorruptEntry:
+        raise
+    except Exception as err:  # any unreadable file is a corrupt entry
+        raise CorruptEntry(f"cannot read {weights}: {err}") from err
+    model.info = saved["info"]
+    return model.to(device).eval()
+
+
+def _discard_if_unreadable(checkpoint: Path) -> None:
+    """Report and delete a training checkpoint that cannot be loaded (training restarts)."""
+    if not checkpoint.exists():
+        return
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as err:
+        warnings.warn(f"corrupt checkpoint {checkpoint} ({err}); training from scratch", stacklevel=3)
+        checkpoint.unlink()
+
+
+def get_model(
+    dataset: str,
+    objective: str,
+    profile: str | Profile | None = "quick",
+    seed: int = 0,
+    device: str = "auto",
+    ce_weight: float | None = None,
+    progress: bool = True,
+) -> ConditionalGlow:
+    """A trained conditional GLOW in eval mode: from the cache, or trained now and stored.
+
+    `ce_weight` overrides the profile's cross-entropy weight w (reweighted/split only).
+    The model's `info` holds its spec, training history and training time."""
+    prof = get_profile(profile)
+    model_spec = spec(dataset, objective, prof, seed, ce_weight)
+    dev = resolve_device(device)
+    folder = models_dir() / cache_key(model_spec)
+    if (folder / "model.pt").exists():
+        try:
+            return _load_entry(folder, dev)
+        except CorruptEntry as err:
+            warnings.warn(f"corrupt cache entry {folder.name} ({err}); rebuilding it", stacklevel=2)
+            shutil.rmtree(folder)
+    train_data = data.load(dataset, "train", seed=seed)  # fails before anything is written
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(json.dumps(model_spec, indent=2, sort_keys=True))
+    checkpoint = folder / "checkpoint.pt"
+    _discard_if_unreadable(checkpoint)
+    torch.manual_seed(seed)
+    model = build_model(dataset, objective, prof.arch_for(dataset))
+    result = train(
+        model,
+        train_data,
+        objective=objective,
+        profile=prof,
+        total_steps=prof.steps_for(dataset),
+        ce_weight=model_spec["ce_weight"],
+        seed=seed,
+        checkpoint=checkpoint,
+        device=dev,
+        progress=progress,
+    )
+    info = {"spec": model_spec, "key": folder.name, **result}
+    save_atomic({"config": model.config, "state_dict": model.cpu().state_dict(), "info": info}, folder / "model.pt")
+    (folder / "model.sha256").write_text(_sha256(folder / "model.pt"))
+    checkpoint.unlink(missing_ok=True)
+    return _load_entry(folder, dev)

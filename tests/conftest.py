@@ -1,0 +1,23 @@
+"""Shared fixtures: a private model cache per test and the offline data beside the project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if "STUDYLIB_DATA" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["STUDYLIB_DATA"] = str(SHARED_DATA)
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty $STUDYLIB_HOME for the test."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("STUDYLIB_HOME", str(folder))
+    return folder

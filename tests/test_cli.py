@@ -1,0 +1,63 @@
+"""The `studylib` command line as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def run(*args: str, home=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if home is not None:
+        env["STUDYLIB_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "studylib", *args], capture_output=True, text=True, env=env)
+
+
+def test_help_names_the_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for word in ("train", "evaluate", "cache", "bench", "STUDYLIB_DATA", "smoke"):
+        assert word in out.stdout
+
+
+def test_unknown_choice_exits_non_zero_naming_the_allowed_values(home):
+    out = run("train", "--dataset", "svhn", "--objective", "base", home=home)
+    assert out.returncode != 0
+    assert "invalid choice: 'svhn'" in out.stderr and "'mnist', 'cifar10'" in out.stderr
+    assert not home.exists()
+
+
+def test_missing_data_folder_says_how_to_set_it(home, tmp_path):
+    env_data = os.environ.get("STUDYLIB_DATA")
+    os.environ["STUDYLIB_DATA"] = str(tmp_path / "missing")
+    try:
+        out = run("train", "--dataset", "mnist", "--objective", "base", "--profile", "smoke", home=home)
+    finally:
+        if env_data is None:
+            del os.environ["STUDYLIB_DATA"]
+        else:
+            os.environ["STUDYLIB_DATA"] = env_data
+    assert out.returncode == 1
+    assert "set STUDYLIB_DATA" in out.stderr and "Traceback" not in out.stderr
+    assert not home.exists()
+
+
+def test_train_then_cache_list_and_clear(home):
+    out = run("train", "--dataset", "mnist", "--objective", "split", "--profile", "smoke", home=home)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert 0 <= result["accuracy"] <= 1 and result["bpd"] > 0 and result["n"] == 128
+    listed = run("cache", "list", home=home)
+    assert result["cache_key"] in listed.stdout and "trained" in listed.stdout
+    cleared = run("cache", "clear", home=home)
+    assert "removed 1" in cleared.stdout
+    assert "no trained models" in run("cache", "list", home=home).stdout
+
+
+def test_bench_reports_images_per_second():
+    out = run("bench", "--levels", "2", "--steps", "1", "--hidden", "8", "--batch-size", "8", "--iterations", "2")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["train_images_per_s"] > 0 and result["eval_images_per_s"] > 0

@@ -1,0 +1,150 @@
+"""Training and the model cache at the smoke profile: determinism, resume after Ctrl-C,
+the NaN guard, corrupt entries, and bad input."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+
+import pytest
+import torch
+
+from studylib import data, train, zoo
+from studylib.config import get_profile
+
+SMOKE = get_profile("smoke")
+
+
+def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_learning_rate_warms_up_then_decays():
+    total = 100
+    lrs = [train.learning_rate(s, SMOKE, total) for s in range(total)]
+    assert lrs[0] == pytest.approx(SMOKE.lr / SMOKE.warmup_steps)
+    assert lrs[SMOKE.warmup_steps] == pytest.approx(SMOKE.lr)
+    assert lrs[-1] == pytest.approx(SMOKE.lr * SMOKE.lr_gamma)
+
+
+def test_same_seed_gives_the_same_model(home, monkeypatch, tmp_path):
+    a = zoo.get_model("mnist", "split", "smoke", seed=1, progress=False)
+    monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "other"))
+    b = zoo.get_model("mnist", "split", "smoke", seed=1, progress=False)
+    assert _states_equal(a, b)
+    assert [h["loss"] for h in a.info["history"]] == [h["loss"] for h in b.info["history"]]
+    c = zoo.get_model("mnist", "split", "smoke", seed=2, progress=False)
+    assert not _states_equal(a, c)
+
+
+def test_cached_model_is_reused_not_retrained(home, monkeypatch):
+    a = zoo.get_model("cifar10", "base", "smoke", progress=False)
+    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    b = zoo.get_model("cifar10", "base", "smoke", progress=False)
+    assert _states_equal(a, b) and not b.training
+
+
+def _interrupt_at(step_to_stop: int):
+    def on_step(step: int) -> None:
+        if step == step_to_stop:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return on_step
+
+
+def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home, monkeypatch, tmp_path):
+    reference = zoo.get_model("mnist", "reweighted", "smoke", progress=False)
+    monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "interrupted"))
+    monkeypatch.setattr(zoo, "train", functools.partial(train.train, on_step=_interrupt_at(7)))
+    with pytest.raises(KeyboardInterrupt, match="step 7"):
+        zoo.get_model("mnist", "reweighted", "smoke", progress=False)
+    (entry,) = zoo.models_dir().iterdir()
+    assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 7
+    assert not (entry / "model.pt").exists()
+    monkeypatch.setattr(zoo, "train", train.train)
+    resumed = zoo.get_model("mnist", "reweighted", "smoke", progress=False)
+    assert _states_equal(reference, resumed)
+    assert [h["loss"] for h in resumed.info["history"]] == [h["loss"] for h in reference.info["history"]]
+    assert not (entry / "checkpoint.pt").exists()
+
+
+def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home, monkeypatch):
+    original = data.ImageDataset.batch
+    calls = {"n": 0}
+
+    def poisoned(self, index, generator, augment=True):
+        calls["n"] += 1
+        x, y = original(self, index, generator, augment)
+        return (x * float("nan") if calls["n"] > 7 else x), y
+
+    monkeypatch.setattr(data.ImageDataset, "batch", poisoned)
+    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 7.*checkpoint"):
+        zoo.get_model("mnist", "base", "smoke", progress=False)
+    (entry,) = zoo.models_dir().iterdir()
+    state = torch.load(entry / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 5
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_corrupt_cache_entry_is_reported_and_rebuilt(home):
+    good = zoo.get_model("mnist", "base", "smoke", progress=False)
+    (entry,) = zoo.models_dir().iterdir()
+    weights = entry / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:-100] + b"x" * 100)
+    with pytest.warns(UserWarning, match="corrupt cache entry"):
+        rebuilt = zoo.get_model("mnist", "base", "smoke", progress=False)
+    assert _states_equal(good, rebuilt)
+
+
+def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
+    reference = zoo.get_model("mnist", "base", "smoke", seed=3, progress=False)
+    (entry,) = zoo.models_dir().iterdir()
+    for f in entry.iterdir():
+        f.unlink()
+    (entry / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="corrupt checkpoint"):
+        rebuilt = zoo.get_model("mnist", "base", "smoke", seed=3, progress=False)
+    assert _states_equal(reference, rebuilt)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"dataset": "svhn"}, "unknown dataset 'svhn'; allowed values: mnist, cifar10"),
+        ({"objective": "hybrid"}, "unknown objective 'hybrid'; allowed values: base, reweighted, split"),
+        ({"profile": "huge"}, "unknown profile 'huge'; allowed values: smoke, quick, paper"),
+        ({"device": "tpu"}, "unknown device 'tpu'; allowed values: auto, cpu, cuda"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+    ],
+)
+def test_bad_input_is_one_clear_error_and_writes_nothing(home, kwargs, message):
+    args = {"dataset": "mnist", "objective": "base", "profile": "smoke", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        zoo.get_model(**args, progress=False)
+    assert not home.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(home):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        zoo.get_model("mnist", "base", "smoke", device="cuda", progress=False)
+    assert not home.exists()
+
+
+def test_cache_key_changes_with_everything_that_determines_the_model():
+    base = zoo.spec("mnist", "split", SMOKE, 0)
+    keys = {
+        zoo.cache_key(s)
+        for s in [
+            base,
+            zoo.spec("mnist", "split", SMOKE, 1),
+            zoo.spec("mnist", "reweighted", SMOKE, 0),
+            zoo.spec("cifar10", "split", SMOKE, 0),
+            zoo.spec("mnist", "split", get_profile("quick"), 0),
+            zoo.spec("mnist", "split", SMOKE, 0, ce_weight=5.0),
+        ]
+    }
+    assert len(keys) == 6
+    assert zoo.cache_key(zoo.spec("mnist", "split", SMOKE, 0)) == zoo.cache_key(base)
