@@ -1,0 +1,48 @@
+"""What every chapter's first code cell calls: validate the papermill parameters once,
+with one clear error naming the allowed values, and fix the seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from studylib.config import DATASETS, OBJECTIVES, Profile, check_choice, get_profile, resolve_device
+
+
+@dataclass(frozen=True)
+class Params:
+    """A chapter's resolved parameters."""
+
+    dataset: str
+    objective: str
+    profile: Profile
+    device: torch.device
+    seed: int
+
+    def describe(self) -> str:
+        return (
+            f"dataset={self.dataset} objective={self.objective} profile={self.profile.name} "
+            f"device={self.device} seed={self.seed}"
+        )
+
+
+def setup(
+    dataset: str = "mnist",
+    objective: str = "split",
+    profile: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> Params:
+    """Validate a chapter's parameters and seed torch and NumPy. `profile=None` means
+    $STUDYLIB_PROFILE, else 'quick'."""
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("objective", objective, OBJECTIVES)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    params = Params(dataset, objective, get_profile(profile), resolve_device(device), seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_flush_denormal(True)
+    return params
