@@ -13,13 +13,21 @@ endif
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Everything CI checks: lint, unit tests, pairs in sync, the offline HTML in headless
+# Chromium, every chapter executed at `smoke`, and nbval on the committed notebooks.
 test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,book]'
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	STUDYLIB_REQUIRE_BROWSER=1 $(BIN)/pytest
+	$(BIN)/studylib book run --profile smoke --out build/book/smoke
+	STUDYLIB_PROFILE=smoke STUDYLIB_RESULTS=build/nbval-results $(BIN)/pytest --nbval-lax book/
 
+# The main job: every chapter at `quick` (models trained once into the cache, then reused),
+# rendered to offline HTML in build/html.
 book: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[book]'
-	for ds in mnist cifar10; do for obj in base reweighted split; do \
-		$(BIN)/studylib train --dataset $$ds --objective $$obj --profile quick || exit 1; done; done
+	$(BIN)/studylib book run --profile quick --out build/book/quick
+	$(BIN)/studylib book html --notebooks build/book/quick --out build/html

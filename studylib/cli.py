@@ -17,6 +17,9 @@ EPILOG = """examples:
   studylib evaluate --dataset cifar10 --objective split --profile quick --subset 2000
   studylib cache list
   studylib bench --dataset cifar10 --levels 3 --steps 8 --hidden 64
+  studylib book run --profile smoke --chapters 01
+  studylib book sync --profile quick
+  studylib book html
 
 Data come from $STUDYLIB_DATA (a folder with MNIST/raw/ and cifar10.npz), else torchvision
 downloads them; trained models are cached under $STUDYLIB_HOME (default ~/.cache/studylib).
@@ -60,6 +63,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--bf16", action="store_true", help="coupling networks under bfloat16 autocast")
     p.add_argument("--device", default="auto", choices=DEVICES)
+    p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
+    p.add_argument("action", choices=("run", "sync", "html"))
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.add_argument("--chapters", nargs="*", default=None, help="chapter numbers or names (default: all)")
+    p.add_argument("--out", default=None, help="output folder (default: build/book/<profile>, build/html)")
+    p.add_argument("--notebooks", default=None, help="html: folder of executed notebooks (default: book/)")
     return ap
 
 
@@ -92,6 +101,22 @@ def _cache(action: str) -> None:
         state = "trained" if (entry / "model.pt").exists() else "in progress (checkpoint)"
         size = sum(f.stat().st_size for f in entry.iterdir()) / 2**20
         print(f"{entry.name:48s} {state:26s} {size:7.1f} MiB")
+
+
+def _book(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from studylib import book
+
+    out = Path(args.out) if args.out else None
+    if args.action == "run":
+        print(f"executed notebooks in {book.run(args.profile, args.chapters, out)}")
+    elif args.action == "sync":
+        book.sync(args.profile, args.chapters, out)
+        print("book/*.ipynb and book/results/ updated from the run")
+    else:
+        notebooks = Path(args.notebooks) if args.notebooks else None
+        print(f"offline HTML in {book.html(out, notebooks)}/index.html")
 
 
 def _bench(args: argparse.Namespace) -> dict:
@@ -151,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_train_or_evaluate(args, default_subset=args.command == "train"), indent=2))
         elif args.command == "cache":
             _cache(args.action)
+        elif args.command == "book":
+            _book(args)
         else:
             print(json.dumps(_bench(args), indent=2))
     except KeyboardInterrupt as err:
         print(f"\ninterrupted: {err}", file=sys.stderr)
         return 130
-    except (ValueError, DataError, TrainingDiverged) as err:
+    except (ValueError, FileNotFoundError, DataError, TrainingDiverged) as err:
         print(f"studylib: error: {err}", file=sys.stderr)
         return 1
     return 0

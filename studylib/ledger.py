@@ -77,3 +77,22 @@ def table(entries: list[dict]) -> list[dict]:
                     }
                 )
     return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows of `table` as a Markdown table (paper and ours side by side)."""
+    lines = ["| chapter | dataset | profile | quantity | paper | ours | note |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ours = "" if "ours" not in r else f"{_fmt(r['ours'])} {r['unit']}".strip()
+        paper = "" if "paper" not in r else f"{_fmt(r['paper'])} {r['unit'] if r['paper'] is not None else ''}".strip()
+        cells = [r["chapter"], r["dataset"], r["profile"], r["quantity"], paper, ours, r.get("note", "")]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

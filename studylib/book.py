@@ -1,0 +1,154 @@
+"""The book's machinery: the chapter list (from myst.yml), executing chapters with papermill
+into a build folder, syncing a run's outputs into the committed notebooks, and the offline
+HTML rendering (Sphinx + myst-nb + sphinx-book-theme, MathJax served locally)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from studylib.config import PROFILES, check_choice
+
+ROOT = Path(__file__).resolve().parents[1]
+# Execution metadata papermill adds that the committed notebooks do not keep.
+_VOLATILE = ("papermill", "execution", "widgets")
+
+
+def chapters(root: Path = ROOT) -> list[Path]:
+    """The chapters' .md sources in the order of myst.yml's toc."""
+    toc = yaml.safe_load((root / "myst.yml").read_text())["project"]["toc"]
+    return [root / entry["file"] for entry in toc]
+
+
+def select(names: list[str] | None, root: Path = ROOT) -> list[Path]:
+    """Chapters whose stem (e.g. '01_theory') or number ('01') is listed; all when None."""
+    every = chapters(root)
+    if not names:
+        return every
+    stems = {p.stem: p for p in every}
+    picked = []
+    for name in names:
+        match = [p for s, p in stems.items() if s == name or s.split("_")[0] == name]
+        if not match:
+            raise ValueError(f"unknown chapter {name!r}; allowed values: {', '.join(stems)}")
+        picked += match
+    return picked
+
+
+@contextmanager
+def _env(**values: str):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run(profile: str, names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> Path:
+    """Execute chapters with papermill at `profile` into `out` (default build/book/<profile>),
+    never in place. The profile reaches the chapters through $STUDYLIB_PROFILE (so no cell is
+    injected) and their ledger files go to out/results. The overview runs last, so its table
+    shows this run's results."""
+    import jupytext
+    import papermill
+
+    check_choice("profile", profile, PROFILES)
+    out = Path(out or root / "build" / "book" / profile)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
+    with _env(STUDYLIB_PROFILE=profile, STUDYLIB_RESULTS=str(out / "results")):
+        for md in todo:
+            source = out / f"{md.stem}.source.ipynb"
+            jupytext.write(jupytext.read(md), source)
+            started = time.perf_counter()
+            print(f"running {md.stem} at {profile} ...", flush=True)
+            papermill.execute_notebook(source, out / f"{md.stem}.ipynb", cwd=str(md.parent), progress_bar=False)
+            source.unlink()
+            print(f"  {md.stem}: {time.perf_counter() - started:.0f} s", flush=True)
+    return out
+
+
+def _strip(nb) -> None:
+    for key in _VOLATILE:
+        nb.metadata.pop(key, None)
+    for cell in nb.cells:
+        for key in _VOLATILE:
+            cell.metadata.pop(key, None)
+        if not cell.metadata.get("tags", True):  # papermill adds empty tag lists
+            del cell.metadata["tags"]
+
+
+def sync(profile: str = "quick", names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> None:
+    """Copy a run's executed notebooks over the committed book/*.ipynb (outputs refreshed,
+    execution metadata dropped) and its ledger files into book/results/."""
+    import jupytext
+    import nbformat
+
+    out = Path(out or root / "build" / "book" / profile)
+    for md in select(names, root):
+        executed = out / f"{md.stem}.ipynb"
+        if not executed.exists():
+            raise FileNotFoundError(f"{executed} not found; run `studylib book run --profile {profile}` first")
+        nb = nbformat.read(executed, as_version=4)
+        _strip(nb)
+        if [c.source for c in nb.cells] != [c.source for c in jupytext.read(md).cells]:
+            raise ValueError(f"{executed} was run from another version of {md.name}; run the chapter again")
+        nbformat.write(nb, md.with_suffix(".ipynb"))
+    results = out / "results"
+    if results.is_dir():
+        (root / "book" / "results").mkdir(exist_ok=True)
+        for f in results.glob("*.json"):
+            shutil.copy2(f, root / "book" / "results" / f.name)
+
+
+def html(out: Path | None = None, notebooks: Path | None = None, root: Path = ROOT) -> Path:
+    """Render executed notebooks (default: the committed book/*.ipynb; or a run's folder) to
+    offline HTML with Sphinx + myst-nb + sphinx-book-theme, nothing executed, MathJax served
+    from the site itself; returns the folder holding index.html."""
+    from sphinx.application import Sphinx
+
+    out = Path(out or root / "build" / "html")
+    src = out.parent / "html-src"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    project = yaml.safe_load((root / "myst.yml").read_text())["project"]
+    notebooks = Path(notebooks or root / "book")
+    names = []
+    for md in chapters(root):
+        shutil.copy2(notebooks / f"{md.stem}.ipynb", src / f"{md.stem}.ipynb")
+        names.append(md.stem)
+    toctree = "\n".join(names)
+    (src / "index.md").write_text(
+        f"# {project['title']}\n\n{project.get('subtitle', '')}\n\n```{{toctree}}\n:maxdepth: 1\n\n{toctree}\n```\n"
+    )
+    app = Sphinx(
+        srcdir=str(src),
+        confdir=None,
+        outdir=str(out),
+        doctreedir=str(out.parent / "doctrees"),
+        buildername="html",
+        confoverrides={
+            "project": project["title"],
+            "author": ", ".join(a["name"] for a in project.get("authors", [])),
+            "extensions": ["myst_nb", "sphinx-mathjax-offline"],
+            "html_theme": "sphinx_book_theme",
+            "nb_execution_mode": "off",
+            "myst_enable_extensions": ["dollarmath", "amsmath"],
+            "html_title": project["title"],
+            "exclude_patterns": ["**.ipynb_checkpoints"],
+        },
+        status=None,
+        warningiserror=False,
+    )
+    app.build()
+    return out

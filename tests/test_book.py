@@ -1,0 +1,73 @@
+"""The book's machinery: the toc, Jupytext pairs in sync, parameters cells, bad parameters
+through papermill, and the ledger the overview reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jupytext
+import pytest
+
+from studylib import book, ledger
+
+CHAPTERS = book.chapters()
+
+
+def test_toc_lists_existing_chapters_in_order():
+    assert CHAPTERS, "myst.yml lists no chapters"
+    assert [p.stem for p in CHAPTERS] == sorted(p.stem for p in CHAPTERS)
+    for md in CHAPTERS:
+        assert md.exists(), md
+    on_disk = {p.stem for p in (book.ROOT / "book").glob("[0-9][0-9]_*.md")}
+    assert on_disk == {p.stem for p in CHAPTERS}, "every chapter file must be in myst.yml's toc"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_pair_is_in_sync(md):
+    nb = md.with_suffix(".ipynb")
+    assert nb.exists(), f"{nb.name} missing: run 'jupytext --sync {md}'"
+    cells = lambda p: [(c.cell_type, c.source.strip()) for c in jupytext.read(p).cells]  # noqa: E731
+    assert cells(md) == cells(nb), f"{md.name} and {nb.name} differ: run 'jupytext --sync {md}'"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_first_code_cell_is_the_parameters_cell(md):
+    code = [c for c in jupytext.read(md).cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    for name in ("dataset", "objective", "profile", "device", "seed"):
+        assert f"{name} = " in code[0].source
+    assert "setup(" in code[1].source, "the second code cell validates the parameters"
+
+
+def test_chapter_selection():
+    assert book.select(["00"]) == [CHAPTERS[0]]
+    assert book.select([CHAPTERS[0].stem]) == [CHAPTERS[0]]
+    with pytest.raises(ValueError, match="unknown chapter '99'; allowed values: 00_overview"):
+        book.select(["99"])
+
+
+def test_bad_parameter_through_papermill_fails_with_the_allowed_values(tmp_path):
+    source = tmp_path / "overview.ipynb"
+    jupytext.write(jupytext.read(CHAPTERS[0]), source)
+    out = subprocess.run(
+        [sys.executable, "-m", "papermill", str(source), str(tmp_path / "out.ipynb"), "-p", "profile", "fast"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    assert "unknown profile 'fast'; allowed values: smoke, quick, paper" in out.stdout + out.stderr
+
+
+def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    path = ledger.record("01_theory", [ledger.claim("d_min", 94, None, note="derived")], profile="smoke")
+    assert json.loads(path.read_text())["claims"][0]["ours"] == 94
+    rows = ledger.table(ledger.load_all())
+    assert rows[0]["chapter"] == "01_theory" and rows[0]["ours"] == 94
+    assert {"chapter": "02_training", "dataset": "", "profile": "", "quantity": "not yet run"} in rows
+    text = ledger.markdown(rows)
+    assert "| 01_theory | - | smoke | d_min | — | 94 | derived |" in text
+    with pytest.raises(ValueError, match="unknown chapter"):
+        ledger.record("99_nothing", [], profile="smoke")

@@ -1,0 +1,109 @@
+"""The offline HTML book, opened in headless Chromium: every chapter page loads with its
+title, its figures (non-zero size), its math rendered, and no error output."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from studylib import book
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+ARTIFACTS = book.ROOT / "artifacts"
+
+if not (CHROMIUM and CHROMEDRIVER):
+    if os.environ.get("STUDYLIB_REQUIRE_BROWSER"):
+        pytest.fail("headless Chromium is required (apt-get install chromium chromium-driver)", pytrace=False)
+    pytest.skip("Chromium not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Build the HTML and serve it on localhost."""
+    out = book.html(tmp_path_factory.mktemp("book") / "html")
+    handler = functools.partial(_QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1600",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _expected(md: Path) -> tuple[int, bool]:
+    """Number of image outputs in the committed notebook, and whether its text has math."""
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {}))
+    text = "".join(re.sub(r"`[^`]*`", "", c.source) for c in nb.cells if c.cell_type == "markdown")
+    math = "$" in text
+    return images, math
+
+
+@pytest.mark.parametrize("md", book.chapters(), ids=lambda p: p.stem)
+def test_chapter_page_renders(site, browser, md):
+    browser.get(f"{site}/{md.stem}.html")
+    title = next(line[2:] for line in md.read_text().splitlines() if line.startswith("# "))
+    heading = browser.execute_script("return document.querySelector('main h1').textContent;")
+    assert heading.strip().startswith(title.strip()), (heading, title)
+    assert title.strip() in browser.title
+    # wait for MathJax (served from _static, not a CDN) to finish typesetting
+    browser.execute_async_script(
+        "const done = arguments[0];"
+        "if (window.MathJax && MathJax.startup) { MathJax.startup.promise.then(() => done(true)); }"
+        "else { done(false); }"
+    )
+    images, has_math = _expected(md)
+    sizes = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main img')).map(i => [i.naturalWidth, i.naturalHeight]);"
+    )
+    assert len(sizes) >= images, f"{len(sizes)} images on the page, {images} in the notebook"
+    assert all(w > 0 and h > 0 for w, h in sizes), sizes
+    math = browser.execute_script(
+        "const m = Array.from(document.querySelectorAll('main .math'));"
+        "return [m.length, m.filter(e => e.querySelector('mjx-container')).length,"
+        " document.querySelectorAll('mjx-merror').length];"
+    )
+    assert math[0] == math[1], f"{math[0] - math[1]} of {math[0]} formulas were not typeset"
+    assert math[2] == 0, "MathJax reported errors"
+    assert math[0] > 0 or not has_math, "the chapter has math but the page shows none"
+    errors = browser.find_elements("css selector", ".output.traceback, .output.error, .output.stderr .ansi-red-fg")
+    assert not errors, [e.text[:200] for e in errors]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"{md.stem}.png"))
