@@ -33,12 +33,11 @@ def summarize(ll: torch.Tensor, y: torch.Tensor, dims: int) -> dict[str, float]:
     """Accuracy of Bayes' rule with a uniform class prior; bits/dim under the true class,
     log p(x|y), and under the marginal log p(x) = logsumexp_y log p(x|y) - log C."""
     nll_true = -ll.gather(1, y[:, None]).squeeze(1)
-    nll_marginal = -(torch.logsumexp(ll, 1) - math.log(ll.shape[1]))
     return {
         "n": len(y),
         "accuracy": (ll.argmax(1) == y).double().mean().item(),
         "bpd": float(bits_per_dim(nll_true.mean().item(), dims)),
-        "bpd_marginal": float(bits_per_dim(nll_marginal.mean().item(), dims)),
+        "bpd_marginal": nll_bpd(ll, dims).mean().item(),
     }
 
 
@@ -46,3 +45,24 @@ def evaluate(model: ConditionalGlow, dataset: ImageDataset, batch_size: int = 25
     """Accuracy and bits/dim of `model` on `dataset`."""
     ll, y = log_likelihoods(model, dataset, batch_size, progress)
     return summarize(ll, y, model.n_dims)
+
+
+def nll_bpd(ll: torch.Tensor, dims: int) -> torch.Tensor:
+    """Bits/dim of the marginal p(x) = mean_y p(x|y), the quantity a likelihood detector thresholds."""
+    return bits_per_dim(-(torch.logsumexp(ll, 1) - math.log(ll.shape[1])), dims)
+
+
+def correct_vs_wrong(ll: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """NLL (nats) under the correct class and under the most likely wrong class (Figure 3)."""
+    correct = -ll.gather(1, y[:, None]).squeeze(1)
+    wrong = ll.scatter(1, y[:, None], float("-inf")).max(1).values
+    return correct, -wrong
+
+
+def threshold(nll_bpd_clean: torch.Tensor, quantile: float) -> tuple[float, float]:
+    """Detection threshold T (bits/dim) at `quantile` of the clean NLL, and its recall: the
+    fraction of clean images with NLL <= T (an input is 'detected' when NLL > T)."""
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+    t = torch.quantile(nll_bpd_clean.double(), quantile).item()
+    return t, (nll_bpd_clean <= t).double().mean().item()
