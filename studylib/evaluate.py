@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from studylib.data import ImageDataset
 from studylib.flows import ConditionalGlow
