@@ -1,0 +1,222 @@
+"""Section 4.3's experiment: CW-L2 and boundary attacks, plain and detection-aware, against
+a conditional flow with a likelihood detector (the paper's Table 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+
+from studylib import data, evaluate, paper, zoo
+from studylib.attacks.boundary import boundary_attack
+from studylib.attacks.cw import AttackResult, cw_l2
+from studylib.attacks.detector import Detector, FlowTarget
+from studylib.chapter import Params
+
+ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Attack budgets: CW optimiser steps per binary-search step, binary-search steps, and
+    boundary-attack queries per image."""
+
+    cw_steps: int = 100
+    cw_search_steps: int = 5
+    boundary_queries: int = 2000
+
+
+_BUDGETS = {"smoke": Budgets(5, 2, 30), "quick": Budgets(100, 5, 2000), "paper": Budgets(200, 9, 10000)}
+_IMAGES = {"smoke": 8, "quick": 100, "paper": 1000}
+
+
+def default_budgets(profile: str) -> Budgets:
+    """The attack budgets of a profile (smoke: seconds; quick: ~15 CPU minutes per model)."""
+    return _BUDGETS[profile]
+
+
+def default_images(profile: str) -> int:
+    """How many images per model a profile attacks."""
+    return _IMAGES[profile]
+
+
+@dataclass
+class Outcome:
+    """One attack on one model: its result and the NLL (bits/dim) of what it returned."""
+
+    result: AttackResult
+    nll: torch.Tensor
+    undetected: torch.Tensor
+
+    def rates(self, eps: float) -> tuple[float, float]:
+        """(% successful and undetected within eps, % fooling the classifier within eps)."""
+        ok = self.result.success & self.undetected & (self.result.l2 <= eps)
+        fooled = self.result.fooled_l2 <= eps
+        return 100 * ok.double().mean().item(), 100 * fooled.double().mean().item()
+
+
+@dataclass
+class Table2:
+    """Table 2 for one dataset: outcomes per objective and attack, the detector per objective."""
+
+    dataset: str
+    eps: float
+    n_images: int
+    detectors: dict[str, Detector] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)
+    originals: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """Ours beside the paper's, as 'undetected % (fooled %)'."""
+        lines = [f"Table 2, {self.dataset}, eps = {self.eps:.4g} (L2, unit-width pixels), {self.n_images} images"]
+        for objective, det in self.detectors.items():
+            lines.append(
+                f"{objective}: T = {det.threshold_bpd:.3f} bits/dim at the {det.quantile:.1%} quantile "
+                f"(recall {det.recall:.1%})"
+            )
+        lines.append(f"{'attack':<22}" + "".join(f"{'paper ' + o:>22}{'ours ' + o:>22}" for o in self.outcomes))
+        for attack in ATTACKS:
+            row = f"{attack:<22}"
+            for objective, outcomes in self.outcomes.items():
+                p = paper.TABLE2[self.dataset][attack].get(objective)
+                paper_cell = f"{p[0]}% ({p[1]}%)" if p else "-"
+                if attack in outcomes:
+                    u, f = outcomes[attack].rates(self.eps)
+                    ours = f"{u:.0f}% ({f:.0f}%)"
+                else:
+                    ours = "not run"
+                row += f"{paper_cell:>22}{ours:>22}"
+            lines.append(row)
+        return "\n".join(lines)
+
+    def curves(self, eps_grid: torch.Tensor) -> dict[str, dict[str, list[float]]]:
+        """% successful and undetected against eps, per objective and attack."""
+        return {
+            o: {a: [out.rates(float(e))[0] for e in eps_grid] for a, out in outs.items()}
+            for o, outs in self.outcomes.items()
+        }
+
+    def claims(self) -> list[dict]:
+        from studylib.ledger import claim
+
+        rows = []
+        for objective, outcomes in self.outcomes.items():
+            for attack, out in outcomes.items():
+                u, f = out.rates(self.eps)
+                p = paper.TABLE2[self.dataset][attack].get(objective)
+                rows.append(
+                    claim(
+                        f"{attack} vs {objective}: undetected (fooled)",
+                        f"{u:.0f} ({f:.0f})",
+                        f"{p[0]} ({p[1]})" if p else None,
+                        "%",
+                        f"eps {self.eps:.3g}, {self.n_images} images",
+                    )
+                )
+        return rows
+
+
+def _pick(
+    ll: torch.Tensor, y: torch.Tensor, nll: torch.Tensor, det: Detector, n: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Indices of up to n correctly classified, undetected images, in a seeded random order."""
+    ok = (ll.argmax(1) == y) & ~det.detected(nll)
+    candidates = torch.nonzero(ok).squeeze(1)
+    return candidates[torch.randperm(len(candidates), generator=gen)[:n]]
+
+
+def _targets_and_starts(
+    ll: torch.Tensor,
+    y_all: torch.Tensor,
+    nll: torch.Tensor,
+    det: Detector,
+    y: torch.Tensor,
+    x_all: torch.Tensor,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each attacked image, a random target class other than its own and a randomly chosen
+    correctly classified, undetected test image of that class to start from (noise starts are
+    all detected). Classes without such an image are not chosen; where no class is left (a
+    useless model), the target is -1 and the attack fails for that image."""
+    pool = _pick(ll, y_all, nll, det, len(y_all), gen)
+    by_class = {c: pool[y_all[pool] == c] for c in range(ll.shape[1]) if (y_all[pool] == c).any()}
+    goals, starts = [], []
+    for label in y.tolist():
+        options = [c for c in by_class if c != label]
+        if not options:
+            goals.append(-1)
+            starts.append(x_all[0])
+            continue
+        goal = options[int(torch.randint(len(options), (1,), generator=gen))]
+        mine = by_class[goal]
+        goals.append(goal)
+        starts.append(x_all[mine[int(torch.randint(len(mine), (1,), generator=gen))]])
+    return torch.tensor(goals), torch.stack(starts)
+
+
+def run(
+    params: Params,
+    objectives: list[str],
+    n_images: int,
+    budgets: Budgets,
+    quantile: float | None = None,
+    attacks: tuple[str, ...] = ATTACKS,
+) -> Table2:
+    """Attack `n_images` correctly classified, undetected test images of each objective's
+    model with each attack. The detector's quantile defaults to the paper's recall (MNIST
+    100 %, CIFAR-10 78.6 %), so T transfers to models of another sharpness."""
+    for a in attacks:
+        if a not in ATTACKS:
+            raise ValueError(f"unknown attack {a!r}; allowed values: {', '.join(ATTACKS)}")
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
+    test = data.load(params.dataset, "test", subset=params.profile.eval_subset, seed=params.seed)
+    x_all, y_all = test.tensors()
+    table = Table2(params.dataset, paper.EPSILON[params.dataset], n_images)
+    for objective in objectives:
+        model = zoo.get_model(params.dataset, objective, params.profile, params.seed, params.device.type)
+        target = FlowTarget(model, params.profile.eval_batch_size)
+        ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size)
+        nll = evaluate.nll_bpd(ll, model.n_dims)
+        det = Detector.fit(nll, q, model.n_dims)
+        gen = torch.Generator().manual_seed(params.seed)
+        idx = _pick(ll, y_all, nll, det, n_images, gen)
+        x, y = x_all[idx].to(params.device), y_all[idx].to(params.device)
+        outcomes = {}
+        for attack in attacks:
+            if attack.startswith("CW"):
+                result = cw_l2(
+                    target,
+                    x,
+                    y,
+                    steps=budgets.cw_steps,
+                    search_steps=budgets.cw_search_steps,
+                    detector=det if "detection" in attack else None,
+                )
+            elif attack == "boundary":
+                result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
+            else:
+                goal, starts = _targets_and_starts(ll, y_all, nll, det, y.cpu(), x_all, gen)
+                if (goal < 0).any():
+                    print(f"{int((goal < 0).sum())} images have no start image of another class: counted as failures")
+                goal, starts = goal.to(params.device), starts.to(params.device)
+                result = boundary_attack(
+                    target,
+                    x,
+                    y,
+                    max_queries=budgets.boundary_queries,
+                    starts=starts,
+                    target_class=goal,
+                    detector=det,
+                    seed=params.seed,
+                )
+            with torch.no_grad():
+                _, adv_nll = target(result.adversarial)
+            on_cpu = AttackResult(*(t.cpu() for t in dataclasses.astuple(result)))
+            outcomes[attack] = Outcome(on_cpu, adv_nll.cpu(), ~det.detected(adv_nll).cpu())
+        table.detectors[objective] = det
+        table.outcomes[objective] = outcomes
+        table.originals[objective] = (x.cpu(), y.cpu())
+    return table

@@ -1,0 +1,165 @@
+"""Attacks on tiny hand-made classifiers with known decision boundaries."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studylib.attacks import Detector, augmented_scores, boundary_attack, cw_l2
+from studylib.attacks.cw import margin
+
+OFFSET = -1000.0  # flow scores are large negative numbers; the attacks must not care
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Thousands of tiny steps: threads only add overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Linear:
+    """Two or more classes with scores W x + b + OFFSET; NLL grows with the distance from 0,
+    so a detector flags images far from the data."""
+
+    def __init__(self, classes: int = 2, dims: int = 16, seed: int = 0):
+        gen = torch.Generator().manual_seed(seed)
+        self.w = torch.randn(classes, dims, generator=gen)
+        self.b = 0.1 * torch.randn(classes, generator=gen)
+        self.queries = 0
+
+    def __call__(self, x):
+        self.queries += len(x)
+        flat = x.flatten(1)
+        return flat @ self.w.T + self.b + OFFSET, 1.0 + 10 * flat.pow(2).sum(1)
+
+    def distance_to_boundary(self, x, y):
+        """Exact minimal L2 distance to the nearest other class (unconstrained by the box)."""
+        flat = x.flatten(1)
+        out = []
+        for i in range(len(x)):
+            d = [
+                ((self.w[y[i]] - self.w[j]) @ flat[i] + self.b[y[i]] - self.b[j]) / (self.w[y[i]] - self.w[j]).norm()
+                for j in range(len(self.w))
+                if j != y[i]
+            ]
+            out.append(min(d))
+        return torch.stack(out)
+
+
+def _batch(model: Linear, n: int = 12, seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    x = 0.1 * torch.randn(n, 1, 4, 4, generator=gen)
+    y = model(x)[0].argmax(1)  # correctly classified by construction
+    return x, y
+
+
+def test_margin_and_augmented_scores_are_right_for_negative_scores():
+    scores = torch.tensor([[-1000.0, -1002.0, -1005.0], [-3000.0, -2999.0, -3010.0]])
+    y = torch.tensor([0, 0])
+    assert margin(scores, y).tolist() == [2.0, -1.0]
+    nll = torch.tensor([1.0, 5.0])
+    aug = augmented_scores(scores, nll, threshold_bpd=2.0)
+    assert aug.argmax(1).tolist() == [0, 3]  # "non-image" (class 3) exactly when NLL > T
+    assert augmented_scores(scores, torch.tensor([2.0, 2.0]), 2.0).argmax(1).tolist() == [0, 1]  # NLL = T passes
+    # a hair above T is still detected, even where float32 cannot resolve the scores' sum
+    assert augmented_scores(scores, torch.tensor([2.000001, 1.0]), 2.0).argmax(1).tolist() == [3, 1]
+    # the multiplicative trick of C&W 2017a flips for negative scores: (max + 1) * ... picks the wrong class
+    top = scores.max(1).values
+    naive = torch.cat([scores, ((top + 1) * (nll > 2.0).float())[:, None]], 1)
+    assert naive.argmax(1).tolist() == [3, 3]
+
+
+def test_detector_threshold_recall_and_excess():
+    det = Detector.fit(torch.arange(1.0, 101.0), 0.9, dims=8)
+    assert abs(det.threshold_bpd - 90.1) < 1e-6 and det.recall == 0.9
+    assert det.detected(torch.tensor([90.0, 91.0])).tolist() == [False, True]
+    assert det.excess_nats(torch.tensor([89.0, 91.1])).tolist()[0] == 0.0
+
+
+def test_cw_finds_the_analytic_minimal_perturbation():
+    model = Linear()
+    x, y = _batch(model)
+    result = cw_l2(model, x, y, steps=300, search_steps=8, lr=0.01, c_init=10.0, progress=False)
+    exact = model.distance_to_boundary(x, y)
+    assert result.success.all()
+    assert (result.l2 >= exact - 1e-4).all()  # never below the true minimum
+    assert (result.l2 <= exact * 1.05 + 1e-3).all(), result.l2 / exact
+    assert (model(result.adversarial)[0].argmax(1) != y).all()
+    assert result.adversarial.min() >= -0.5 and result.adversarial.max() <= 0.5
+
+
+def test_detection_aware_cw_never_returns_a_detected_success():
+    model = Linear(classes=3)
+    x, y = _batch(model)
+    det = Detector.fit(model(x)[1], 0.5, dims=16)  # half the clean images are flagged
+    result = cw_l2(model, x, y, steps=100, search_steps=4, detector=det, c_init=10.0, progress=False)
+    scores, nll = model(result.adversarial)
+    ok = result.success
+    assert ok.any()
+    assert (scores[ok].argmax(1) != y[ok]).all() and not det.detected(nll[ok]).any()
+    assert torch.isinf(result.l2[~ok]).all()
+    assert (result.fooled_l2 <= result.l2).all() and torch.isfinite(result.fooled_l2).all()
+
+
+def test_boundary_attack_decreases_distance_and_stays_adversarial():
+    model = Linear()
+    x, y = _batch(model)
+    short = boundary_attack(model, x, y, max_queries=40, seed=0, progress=False)
+    long = boundary_attack(model, x, y, max_queries=3000, seed=0, progress=False)
+    assert long.success.all()
+    assert (model(long.adversarial)[0].argmax(1) != y).all()
+    assert (long.l2 <= short.l2 + 1e-6).all() and (long.l2 < short.l2).float().mean() > 0.9
+    exact = model.distance_to_boundary(x, y)
+    assert (long.l2 >= exact - 1e-4).all() and (long.l2 <= 1.5 * exact).all(), long.l2 / exact
+    assert (long.queries <= 3000).all()
+
+
+def test_done_images_stop_costing_queries():
+    model = Linear()
+    x, y = _batch(model, n=4)
+    result = boundary_attack(model, x, y, max_queries=200, seed=0, progress=False)
+    assert (result.queries <= 200).all()
+    assert model.queries <= 4 * 200 + 4 * 50  # never more than budget (plus failed noise draws)
+
+
+def test_targeted_detection_aware_boundary_attack():
+    model = Linear(classes=3)
+    x, y = _batch(model, n=20)
+    pool, pool_y = _batch(model, n=200, seed=5)
+    det = Detector.fit(model(pool)[1], 0.8, dims=16)
+    goal = (y + 1) % 3
+    pool_ok = ~det.detected(model(pool)[1])
+    starts = torch.stack([pool[(pool_y == g) & pool_ok][0] for g in goal.tolist()])
+    result = boundary_attack(
+        model, x, y, max_queries=1000, starts=starts, target_class=goal, detector=det, seed=0, progress=False
+    )
+    scores, nll = model(result.adversarial)
+    assert result.success.all()
+    assert (scores.argmax(1) == goal).all() and not det.detected(nll).any()
+    assert (result.l2 < (starts - x).flatten(1).norm(dim=1)).all()
+
+
+def test_table2_rates_count_success_detection_and_budget():
+    from studylib.attacks.cw import AttackResult
+    from studylib.attacks.table2 import Outcome, Table2
+
+    inf = float("inf")
+    result = AttackResult(
+        adversarial=torch.zeros(4, 1, 2, 2),
+        success=torch.tensor([True, True, True, False]),
+        l2=torch.tensor([0.5, 1.0, 2.0, inf]),
+        queries=torch.zeros(4, dtype=torch.long),
+        fooled_l2=torch.tensor([0.5, 1.0, 2.0, 0.2]),
+    )
+    out = Outcome(result, torch.zeros(4), torch.tensor([True, False, True, True]))
+    assert out.rates(1.5) == (25.0, 75.0)  # only image 0 is undetected within eps; 0, 1, 3 fool it
+    assert out.rates(3.0) == (50.0, 100.0)
+    table = Table2("mnist", 1.5, 4)
+    table.detectors["split"] = Detector(1.4, 1.0, 1.0, 16)
+    table.outcomes["split"] = {"CW-L2": out}
+    text = table.text()
+    assert "25% (75%)" in text and "1% (100%)" in text and "not run" in text
+    assert table.claims()[0]["ours"] == "25 (75)" and table.claims()[0]["paper"] == "1 (100)"
