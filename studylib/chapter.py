@@ -3,7 +3,6 @@ with one clear error naming the allowed values, and fix the seeds."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +42,6 @@ def setup(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     params = Params(dataset, objective, get_profile(profile), resolve_device(device), seed)
-    # Progress bars in a notebook refresh every 10 s, so saved outputs stay a few lines long.
-    os.environ.setdefault("TQDM_MININTERVAL", "10")
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_flush_denormal(True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-DATASETS = ("mnist", "cifar10")
+DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")
 PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,21 +88,22 @@ def family(dataset: str) -> str:
 _PAPER_EPOCH_STEPS = {"mnist": 60_000 // 64, "cifar10": 50_000 // 64}
 
 PROFILE_TABLE: dict[str, Profile] = {
-    # Every code path in seconds; the numbers it gives mean nothing.
+    # Every code path in seconds; the numbers mean nothing, but the models classify a little
+    # (~30 % on MNIST), enough for the chapters' selections of correctly classified images.
     "smoke": Profile(
         name="smoke",
         arch={"mnist": Arch(2, 2, 16), "cifar10": Arch(2, 2, 16)},
-        batch_size=16,
-        train_steps={"mnist": 12, "cifar10": 12},
+        batch_size=32,
+        train_steps={"mnist": 40, "cifar10": 40},
         lr=1e-3,
-        warmup_steps=4,
+        warmup_steps=5,
         lr_milestones=(0.8,),
         lr_gamma=0.1,
         clip_grad_norm=50.0,
         ce_weight=0.1,
         bf16=True,
-        checkpoint_every=5,
-        log_every=2,
+        checkpoint_every=10,
+        log_every=5,
         eval_subset=128,
         eval_batch_size=64,
     ),

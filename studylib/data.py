@@ -8,6 +8,7 @@ uninterrupted one would.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -18,10 +19,13 @@ from studylib import paths
 from studylib.config import DATASETS, check_choice
 
 SPLITS = ("train", "test")
+DIGITS = tuple(str(i) for i in range(10))
 CLASSES = {
-    "mnist": tuple(str(i) for i in range(10)),
+    "mnist": DIGITS,
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    **{f"bg-mnist-{blur}": DIGITS for blur in (0, 1, 5)},
 }
+BG_SEED = 20200426  # BG-MNIST is one fixed dataset: its backgrounds do not depend on the study's seed
 HOW_TO_SET = (
     "set STUDYLIB_DATA to a folder holding torchvision's MNIST/raw/ files and cifar10.npz "
     "(e.g. export STUDYLIB_DATA=../shared/data), or unset it to let torchvision download"
@@ -75,10 +79,35 @@ def _cifar10(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.from_numpy(labels.astype(np.int64))
 
 
+def bg_mnist(digits: torch.Tensor, backgrounds: torch.Tensor, blur: float, generator: torch.Generator) -> torch.Tensor:
+    """BG-MNIST-X: each digit (uint8, (N, 1, 32, 32)) over a randomly drawn CIFAR-10 image
+    (uint8, (M, 3, 32, 32)), greyscaled (ITU-R 601 luma) and blurred by a Gaussian of
+    standard deviation `blur` pixels (0: no blur). With d and b in [0, 1] the composite is
+    d + (1 - d) * b: the digit's intensity is its opacity, so strokes stay white and the
+    background shows through where the digit is black."""
+    pick = torch.randint(len(backgrounds), (len(digits),), generator=generator)
+    rgb = backgrounds[pick].float() / 255
+    grey = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).unsqueeze(1)
+    if blur > 0:
+        from torchvision.transforms.functional import gaussian_blur
+
+        size = 2 * math.ceil(3 * blur) + 1
+        grey = gaussian_blur(grey, [size, size], [blur, blur])
+    d = digits.float() / 255
+    return torch.round(255 * (d + (1 - d) * grey)).to(torch.uint8)
+
+
 @functools.lru_cache(maxsize=8)
 def _raw(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    reader = _mnist if dataset == "mnist" else _cifar10
-    return reader(split == "train")
+    train = split == "train"
+    if dataset == "mnist":
+        return _mnist(train)
+    if dataset == "cifar10":
+        return _cifar10(train)
+    digits, labels = _raw("mnist", split)
+    backgrounds, _ = _raw("cifar10", split)
+    gen = torch.Generator().manual_seed(BG_SEED + int(train))
+    return bg_mnist(digits, backgrounds, float(dataset.rsplit("-", 1)[1]), gen), labels
 
 
 class ImageDataset(Dataset):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm import tqdm
 
 from studylib.data import ImageDataset
 from studylib.flows import ConditionalGlow
 from studylib.objectives import bits_per_dim
+from studylib.progress import bar as tqdm
 
 
 @torch.no_grad()

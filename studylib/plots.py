@@ -223,3 +223,48 @@ def attack_nll(table):
         ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def interpolation_strip(study, pair: int = 0, shown: int = 10):
+    """Figure 1: images along one interpolation path with their NLL (bits/dim)."""
+    from studylib.interpolate import path
+
+    steps = len(study.paths.alphas)
+    cols = _even_indices(steps, shown)
+    _, images = path(study.x0[pair : pair + 1], study.x1[pair : pair + 1], steps)
+    fig, axes = plt.subplots(1, len(cols), figsize=(1.3 * len(cols), 1.9))
+    for ax, j in zip(axes, cols, strict=True):
+        img = _to_image(images[0, j])
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(f"a={study.paths.alphas[j]:.2f}\n{study.paths.nll[pair, j]:.2f}", fontsize=7)
+        ax.axis("off")
+    fig.suptitle(f"{study.dataset}: NLL (bits/dim) along a path; T = {study.threshold_bpd:.2f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _even_indices(steps: int, shown: int) -> list[int]:
+    """`shown` evenly spaced indices into a path of `steps` points, ends included."""
+    return [round(i * (steps - 1) / (shown - 1)) for i in range(shown)]
+
+
+def interpolation_curves(studies: dict):
+    """Figure 4 / 6: mean NLL with a 10-90 % band, and mean p(y0|x_a), p(y1|x_a), against a,
+    one column per dataset, the detection threshold dashed."""
+    fig, axes = plt.subplots(2, len(studies), figsize=(4.5 * len(studies), 5.5), squeeze=False)
+    for col, (name, study) in enumerate(studies.items()):
+        a = study.paths.alphas.numpy()
+        nll = study.paths.nll.numpy()
+        ax = axes[0][col]
+        ax.plot(a, nll.mean(0), label="mean NLL")
+        ax.fill_between(a, np.quantile(nll, 0.1, axis=0), np.quantile(nll, 0.9, axis=0), alpha=0.3, label="10-90 %")
+        ax.axhline(study.threshold_bpd, color="black", linestyle="--", label="threshold T")
+        ax.set(title=f"{name} ({nll.shape[0]} pairs)", ylabel="NLL (bits/dim)")
+        ax.legend(fontsize="small")
+        ax = axes[1][col]
+        ax.plot(a, study.paths.p_y0.numpy().mean(0), label="p(y0 | x_a)")
+        ax.plot(a, study.paths.p_y1.numpy().mean(0), label="p(y1 | x_a)")
+        ax.set(xlabel="alpha", ylabel="class probability", ylim=(-0.02, 1.02))
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from studylib.config import Profile
 from studylib.data import ImageDataset
 from studylib.flows import ConditionalGlow
 from studylib.objectives import loss_and_stats
+from studylib.progress import bar as tqdm
 
 
 class TrainingDiverged(RuntimeError):

@@ -67,7 +67,7 @@ def test_training_batches_are_reproducible_and_flip_only_cifar(name, flips):
 
 
 def test_bad_names_and_missing_folder_give_clear_errors(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset 'svhn'; allowed values: mnist, cifar10"):
+    with pytest.raises(ValueError, match="unknown dataset 'svhn'; allowed values: mnist, cifar10, bg-mnist-0"):
         data.load("svhn")
     with pytest.raises(ValueError, match="allowed values: train, test"):
         data.load("mnist", "valid")
@@ -79,3 +79,35 @@ def test_bad_names_and_missing_folder_give_clear_errors(monkeypatch, tmp_path):
     with pytest.raises(data.DataError, match="cifar10.npz not found"):
         data.load("cifar10")
     data._raw.cache_clear()
+
+
+def test_bg_mnist_composite_blur_and_determinism():
+    gen = torch.Generator().manual_seed(0)
+    digits = torch.zeros(3, 1, 32, 32, dtype=torch.uint8)
+    digits[:, :, 10:20, 15] = 255  # a white stroke
+    backgrounds = torch.randint(0, 256, (5, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    sharp = data.bg_mnist(digits, backgrounds, 0.0, torch.Generator().manual_seed(1))
+    again = data.bg_mnist(digits, backgrounds, 0.0, torch.Generator().manual_seed(1))
+    assert torch.equal(sharp, again)
+    assert (sharp[:, :, 10:20, 15] == 255).all()  # the digit stays on top
+    # blur 0 is the identity on the greyscaled background: off the digit it is the luma itself
+    pick = torch.randint(5, (3,), generator=torch.Generator().manual_seed(1))
+    rgb = backgrounds[pick].float()
+    luma = torch.round(0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2])
+    assert (sharp[:, 0, :5].float() - luma[:, :5]).abs().max() <= 1
+    blurred = data.bg_mnist(digits, backgrounds, 5.0, torch.Generator().manual_seed(1))
+    assert blurred[:, :, :5].float().std() < sharp[:, :, :5].float().std()
+
+
+def test_bg_mnist_datasets_keep_mnist_labels_and_are_fixed():
+    mnist = data.load("mnist", "test")
+    for blur in (0, 5):
+        bg = data.load(f"bg-mnist-{blur}", "test")
+        assert torch.equal(bg.labels, mnist.labels) and bg.images.shape == mnist.images.shape
+        digit = mnist.images == 255
+        assert (bg.images[digit] == 255).all()
+        assert bg.images[~digit].float().std() > 20  # a textured background, not black
+        assert not bg.flip
+    first = data.load("bg-mnist-0", "test").images
+    data._raw.cache_clear()
+    assert torch.equal(first, data.load("bg-mnist-0", "test").images)  # regenerated identically

@@ -3,6 +3,7 @@ the NaN guard, corrupt entries, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import signal
@@ -14,6 +15,8 @@ from studylib import data, train, zoo
 from studylib.config import get_profile
 
 SMOKE = get_profile("smoke")
+# Smaller than smoke: these tests train a dozen models; 20 steps keep them to seconds.
+TINY = dataclasses.replace(SMOKE, batch_size=16, train_steps={"mnist": 20, "cifar10": 20})
 
 
 def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -30,19 +33,19 @@ def test_learning_rate_warms_up_then_decays():
 
 
 def test_same_seed_gives_the_same_model(home, monkeypatch, tmp_path):
-    a = zoo.get_model("mnist", "split", "smoke", seed=1, progress=False)
+    a = zoo.get_model("mnist", "split", TINY, seed=1, progress=False)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "other"))
-    b = zoo.get_model("mnist", "split", "smoke", seed=1, progress=False)
+    b = zoo.get_model("mnist", "split", TINY, seed=1, progress=False)
     assert _states_equal(a, b)
     assert [h["loss"] for h in a.info["history"]] == [h["loss"] for h in b.info["history"]]
-    c = zoo.get_model("mnist", "split", "smoke", seed=2, progress=False)
+    c = zoo.get_model("mnist", "split", TINY, seed=2, progress=False)
     assert not _states_equal(a, c)
 
 
 def test_cached_model_is_reused_not_retrained(home, monkeypatch):
-    a = zoo.get_model("cifar10", "base", "smoke", progress=False)
+    a = zoo.get_model("cifar10", "base", TINY, progress=False)
     monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
-    b = zoo.get_model("cifar10", "base", "smoke", progress=False)
+    b = zoo.get_model("cifar10", "base", TINY, progress=False)
     assert _states_equal(a, b) and not b.training
 
 
@@ -55,16 +58,16 @@ def _interrupt_at(step_to_stop: int):
 
 
 def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home, monkeypatch, tmp_path):
-    reference = zoo.get_model("mnist", "reweighted", "smoke", progress=False)
+    reference = zoo.get_model("mnist", "reweighted", TINY, progress=False)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "interrupted"))
-    monkeypatch.setattr(zoo, "train", functools.partial(train.train, on_step=_interrupt_at(7)))
-    with pytest.raises(KeyboardInterrupt, match="step 7"):
-        zoo.get_model("mnist", "reweighted", "smoke", progress=False)
+    monkeypatch.setattr(zoo, "train", functools.partial(train.train, on_step=_interrupt_at(17)))
+    with pytest.raises(KeyboardInterrupt, match="step 17"):
+        zoo.get_model("mnist", "reweighted", TINY, progress=False)
     (entry,) = zoo.models_dir().iterdir()
-    assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 7
+    assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 17
     assert not (entry / "model.pt").exists()
     monkeypatch.setattr(zoo, "train", train.train)
-    resumed = zoo.get_model("mnist", "reweighted", "smoke", progress=False)
+    resumed = zoo.get_model("mnist", "reweighted", TINY, progress=False)
     assert _states_equal(reference, resumed)
     assert [h["loss"] for h in resumed.info["history"]] == [h["loss"] for h in reference.info["history"]]
     assert not (entry / "checkpoint.pt").exists()
@@ -77,42 +80,42 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
     def poisoned(self, index, generator, augment=True):
         calls["n"] += 1
         x, y = original(self, index, generator, augment)
-        return (x * float("nan") if calls["n"] > 7 else x), y
+        return (x * float("nan") if calls["n"] > 12 else x), y
 
     monkeypatch.setattr(data.ImageDataset, "batch", poisoned)
-    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 7.*checkpoint"):
-        zoo.get_model("mnist", "base", "smoke", progress=False)
+    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 12.*checkpoint"):
+        zoo.get_model("mnist", "base", TINY, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     state = torch.load(entry / "checkpoint.pt", weights_only=False)
-    assert state["step"] == 5
+    assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
 def test_corrupt_cache_entry_is_reported_and_rebuilt(home):
-    good = zoo.get_model("mnist", "base", "smoke", progress=False)
+    good = zoo.get_model("mnist", "base", TINY, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     weights = entry / "model.pt"
     weights.write_bytes(weights.read_bytes()[:-100] + b"x" * 100)
     with pytest.warns(UserWarning, match="corrupt cache entry"):
-        rebuilt = zoo.get_model("mnist", "base", "smoke", progress=False)
+        rebuilt = zoo.get_model("mnist", "base", TINY, progress=False)
     assert _states_equal(good, rebuilt)
 
 
 def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
-    reference = zoo.get_model("mnist", "base", "smoke", seed=3, progress=False)
+    reference = zoo.get_model("mnist", "base", TINY, seed=3, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     for f in entry.iterdir():
         f.unlink()
     (entry / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning, match="corrupt checkpoint"):
-        rebuilt = zoo.get_model("mnist", "base", "smoke", seed=3, progress=False)
+        rebuilt = zoo.get_model("mnist", "base", TINY, seed=3, progress=False)
     assert _states_equal(reference, rebuilt)
 
 
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"dataset": "svhn"}, "unknown dataset 'svhn'; allowed values: mnist, cifar10"),
+        ({"dataset": "svhn"}, "unknown dataset 'svhn'; allowed values: mnist, cifar10, bg-mnist-0"),
         ({"objective": "hybrid"}, "unknown objective 'hybrid'; allowed values: base, reweighted, split"),
         ({"profile": "huge"}, "unknown profile 'huge'; allowed values: smoke, quick, paper"),
         ({"device": "tpu"}, "unknown device 'tpu'; allowed values: auto, cpu, cuda"),
@@ -120,7 +123,7 @@ def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
     ],
 )
 def test_bad_input_is_one_clear_error_and_writes_nothing(home, kwargs, message):
-    args = {"dataset": "mnist", "objective": "base", "profile": "smoke", **kwargs}
+    args = {"dataset": "mnist", "objective": "base", "profile": TINY, **kwargs}
     with pytest.raises(ValueError, match=message):
         zoo.get_model(**args, progress=False)
     assert not home.exists()
@@ -129,7 +132,7 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(home, kwargs, message):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_a_gpu_is_a_clear_error(home):
     with pytest.raises(ValueError, match="no CUDA GPU"):
-        zoo.get_model("mnist", "base", "smoke", device="cuda", progress=False)
+        zoo.get_model("mnist", "base", TINY, device="cuda", progress=False)
     assert not home.exists()
 
 

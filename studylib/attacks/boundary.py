@@ -9,10 +9,10 @@ queries left, or converged) stop costing model calls."""
 from __future__ import annotations
 
 import torch
-from tqdm import tqdm
 
 from studylib.attacks.cw import HIGH, LOW, AttackResult
 from studylib.attacks.detector import Detector, Target, augmented_scores
+from studylib.progress import bar as tqdm
 
 
 def _flat_norm(t: torch.Tensor) -> torch.Tensor:

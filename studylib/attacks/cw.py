@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from studylib.attacks.detector import Detector, Target
+from studylib.progress import bar as tqdm
 
 LOW, HIGH = -0.5, 0.5  # the pixel box of the study's images
 
