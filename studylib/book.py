@@ -57,14 +57,18 @@ def _env(**values: str):
 def run(profile: str, names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> Path:
     """Execute chapters with papermill at `profile` into `out` (default build/book/<profile>),
     never in place. The profile reaches the chapters through $STUDYLIB_PROFILE (so no cell is
-    injected) and their ledger files go to out/results. The overview runs last, so its table
-    shows this run's results."""
+    injected) and their ledger files go to out/results, which starts with a copy of the
+    committed ledger. The overview runs last, so its table shows this run's results beside
+    the committed ones of chapters it did not run."""
     import jupytext
     import papermill
 
     check_choice("profile", profile, PROFILES)
     out = Path(out or root / "build" / "book" / profile)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    for committed in (root / "book" / "results").glob("*.json"):  # a partial run's overview shows the rest
+        if not (out / "results" / committed.name).exists():
+            shutil.copy2(committed, out / "results" / committed.name)
     todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
     with _env(STUDYLIB_PROFILE=profile, STUDYLIB_RESULTS=str(out / "results")):
         for md in todo:
