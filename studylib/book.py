@@ -82,6 +82,12 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
     return out
 
 
+def collapse_carriage_returns(text: str) -> str:
+    """What a terminal shows of `text`: on each line only the part after its last carriage
+    return, so a progress bar's redraws keep their final state only."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
 def _strip(nb) -> None:
     for key in _VOLATILE:
         nb.metadata.pop(key, None)
@@ -90,6 +96,28 @@ def _strip(nb) -> None:
             cell.metadata.pop(key, None)
         if not cell.metadata.get("tags", True):  # papermill adds empty tag lists
             del cell.metadata["tags"]
+        if "outputs" in cell:
+            cell["outputs"] = _merge_streams(cell["outputs"])
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive outputs of the same stream and collapse progress-bar redraws."""
+    merged: list = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (
+            output.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last["name"] == output["name"]
+        ):
+            last["text"] += output["text"]
+        else:
+            merged.append(output)
+    for output in merged:
+        if output.get("output_type") == "stream":
+            output["text"] = collapse_carriage_returns(output["text"])
+    return merged
 
 
 def sync(profile: str = "quick", names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> None:

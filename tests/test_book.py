@@ -71,3 +71,8 @@ def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
     assert "| 01_theory | - | smoke | d_min | — | 94 | derived |" in text
     with pytest.raises(ValueError, match="unknown chapter"):
         ledger.record("99_nothing", [], profile="smoke")
+
+
+def test_progress_bar_redraws_collapse_to_their_last_state():
+    text = "train:  10%|#  | 1/10\rtrain:  50%|#####  | 5/10\rtrain: 100%|##########| 10/10\ndone\n"
+    assert book.collapse_carriage_returns(text) == "train: 100%|##########| 10/10\ndone\n"
