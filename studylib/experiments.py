@@ -18,10 +18,8 @@ from studylib.objectives import bits_per_dim
 
 
 def _test_set(params: Params, dataset: str | None = None) -> data.ImageDataset:
-    name = dataset or params.dataset
-    full = len(data.load(name, "test").labels)
-    subset = params.profile.eval_subset if params.profile.eval_subset and params.profile.eval_subset < full else None
-    return data.load(name, "test", subset=subset, seed=params.seed)
+    """The profile's seeded test subset (all of the test set where the profile sets none)."""
+    return data.load(dataset or params.dataset, "test", subset=params.profile.eval_subset, seed=params.seed)
 
 
 def _model(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):
