@@ -82,7 +82,7 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
         raise
     except Exception as err:  # any unreadable file is a corrupt entry
         raise CorruptEntry(f"cannot read {weights}: {err}") from err
-    model.info = saved["info"]
+    model.info = {**saved["info"], "sha256": checksum.read_text().strip()}
     return model.to(device).eval()
 
 
@@ -139,7 +139,7 @@ def get_model(
         device=dev,
         progress=progress,
     )
-    info = {"spec": model_spec, "key": folder.name, **result}
+    info = {"spec": model_spec, "key": folder.name, "device": dev.type, "torch": torch.__version__, **result}
     save_atomic({"config": model.config, "state_dict": model.cpu().state_dict(), "info": info}, folder / "model.pt")
     (folder / "model.sha256").write_text(_sha256(folder / "model.pt"))
     checkpoint.unlink(missing_ok=True)

@@ -12,7 +12,14 @@ from studylib.chapter import setup
 
 
 def _row(objective, seed, acc, bpd):
-    return {"objective": objective, "seed": seed, "accuracy": acc, "bpd": bpd, "train_seconds": 60.0}
+    return {
+        "objective": objective,
+        "seed": seed,
+        "accuracy": acc,
+        "bpd": bpd,
+        "train_seconds": 60.0,
+        "trained_on": "cpu",
+    }
 
 
 def test_table1_summary_spread_text_and_claims():
@@ -30,6 +37,7 @@ def test_table1_summary_spread_text_and_claims():
     assert "base" in text and "96.9" in text and "±1.4" in text
     assert "lowest accuracy: base (paper: base) -> holds" in t.ordering()
     assert "split <= reweighted in bits/dim: holds" in t.ordering()
+    assert "pays over base: +0.080 (paper +0.15)" in t.ordering()
     claims = {c["name"]: c for c in t.claims()}
     assert claims["split accuracy"]["ours"] == 98.0 and claims["split accuracy"]["paper"] == 99.3
 
@@ -40,6 +48,7 @@ def test_ordering_reports_a_differing_result():
     verdict = t.ordering()
     assert "lowest accuracy: reweighted (paper: base) -> differs" in verdict
     assert "split <= reweighted in bits/dim: differs" in verdict
+    assert "pays over base: +0.200 (paper +0.07)" in verdict
 
 
 def test_needed_gap_and_margin_statistics():
