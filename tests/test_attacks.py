@@ -163,3 +163,8 @@ def test_table2_rates_count_success_detection_and_budget():
     text = table.text()
     assert "25% (75%)" in text and "1% (100%)" in text and "not run" in text
     assert table.claims()[0]["ours"] == "25 (75)" and table.claims()[0]["paper"] == "1 (100)"
+    table.outcomes["split"]["boundary + detection"] = out
+    readings = table.readings()
+    assert "split: CW-L2 fools but is detected: differs (25% (75%))" in readings
+    assert "split: detection-aware boundary fails: differs (25%)" in readings
+    assert not any("evades" in line for line in readings)  # no plain boundary run: not judged
