@@ -41,6 +41,21 @@ def test_first_code_cell_is_the_parameters_cell(md):
     assert "setup(" in code[1].source, "the second code cell validates the parameters"
 
 
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(md, caplog):
+    """papermill infers each parameter's name, type and help from the cell; a comment it
+    cannot parse (a quote in it) drops the parameter from `papermill --help-notebook` and
+    prints a warning on every run."""
+    import papermill
+
+    source = jupytext.read(md).cells
+    code = next(c for c in source if c.cell_type == "code")
+    names = [line.split("=")[0].strip() for line in code.source.splitlines() if " = " in line]
+    inferred = papermill.inspect_notebook(str(md.with_suffix(".ipynb")))
+    assert "Unable to parse" not in caplog.text
+    assert list(inferred) == names
+
+
 def test_chapter_selection():
     assert book.select(["00"]) == [CHAPTERS[0]]
     assert book.select([CHAPTERS[0].stem]) == [CHAPTERS[0]]
