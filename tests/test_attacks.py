@@ -168,3 +168,10 @@ def test_table2_rates_count_success_detection_and_budget():
     assert "split: CW-L2 fools but is detected: differs (25% (75%))" in readings
     assert "split: detection-aware boundary fails: differs (25%)" in readings
     assert not any("evades" in line for line in readings)  # no plain boundary run: not judged
+
+
+def test_cw_step_scales_with_the_budget():
+    from studylib.attacks.table2 import cw_lr
+
+    assert cw_lr(1.5) == pytest.approx(0.01)
+    assert cw_lr(33 / 255) < 0.001
