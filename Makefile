@@ -23,7 +23,7 @@ test: $(BIN)/python
 	$(BIN)/ruff format --check .
 	STUDYLIB_REQUIRE_BROWSER=1 $(BIN)/pytest
 	$(BIN)/studylib book run --profile smoke --out build/book/smoke
-	STUDYLIB_PROFILE=smoke STUDYLIB_RESULTS=build/nbval-results $(BIN)/pytest --nbval-lax book/
+	STUDYLIB_PROFILE=smoke STUDYLIB_RESULTS=$(CURDIR)/build/nbval-results $(BIN)/pytest --nbval-lax book/
 
 # The main job: every chapter at `quick` (models trained once into the cache, then reused),
 # rendered to offline HTML in build/html.

@@ -64,7 +64,7 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
     import papermill
 
     check_choice("profile", profile, PROFILES)
-    out = Path(out or root / "build" / "book" / profile)
+    out = Path(out or root / "build" / "book" / profile).resolve()  # the kernels run in book/
     (out / "results").mkdir(parents=True, exist_ok=True)
     for committed in (root / "book" / "results").glob("*.json"):  # a partial run's overview shows the rest
         if not (out / "results" / committed.name).exists():
@@ -126,7 +126,7 @@ def sync(profile: str = "quick", names: list[str] | None = None, out: Path | Non
     import jupytext
     import nbformat
 
-    out = Path(out or root / "build" / "book" / profile)
+    out = Path(out or root / "build" / "book" / profile).resolve()
     for md in select(names, root):
         executed = out / f"{md.stem}.ipynb"
         if not executed.exists():
@@ -149,7 +149,7 @@ def html(out: Path | None = None, notebooks: Path | None = None, root: Path = RO
     from the site itself; returns the folder holding index.html."""
     from sphinx.application import Sphinx
 
-    out = Path(out or root / "build" / "html")
+    out = Path(out or root / "build" / "html").resolve()
     src = out.parent / "html-src"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)

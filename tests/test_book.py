@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import jupytext
 import pytest
@@ -54,6 +55,19 @@ def test_papermill_reads_every_parameter(md, caplog):
     inferred = papermill.inspect_notebook(str(md.with_suffix(".ipynb")))
     assert "Unable to parse" not in caplog.text
     assert list(inferred) == names
+
+
+def test_run_with_a_relative_out_folder_keeps_the_ledger_there(tmp_path, monkeypatch):
+    """The kernels run in book/, so a relative --out must not become a relative ledger path:
+    the overview must read the committed ledger copied into <out>/results."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "home"))
+    out = book.run("smoke", ["00"], Path("relative-out"))
+    assert out == tmp_path / "relative-out"
+    committed = sorted(p.name for p in (book.ROOT / "book" / "results").glob("*.json"))
+    assert committed and sorted(p.name for p in (out / "results").glob("*.json")) == committed
+    shown = (out / "00_overview.ipynb").read_text()
+    assert "02_training |" in shown and "02_training |  |  | not yet run" not in shown
 
 
 def test_chapter_selection():
