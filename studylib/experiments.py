@@ -18,15 +18,36 @@ from studylib.memo import memo
 from studylib.objectives import bits_per_dim
 
 
-def _test_set(params: Params, dataset: str | None = None) -> data.ImageDataset:
+def eval_set(params: Params, dataset: str | None = None) -> data.ImageDataset:
     """The profile's seeded test subset (all of the test set where the profile sets none)."""
     return data.load(dataset or params.dataset, "test", subset=params.profile.eval_subset, seed=params.seed)
 
 
-def _model(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):
+def model_for(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):
+    """The chapter's model of `objective` (trained once, then read from the cache)."""
     return zoo.get_model(
         dataset or params.dataset, objective, params.profile, seed, str(params.device.type), ce_weight=ce_weight
     )
+
+
+def eval_log_likelihoods(
+    params: Params, model: ConditionalGlow, test: data.ImageDataset
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C) log p(x|y) of the profile's test subset `test` under `model`, and its labels;
+    memoised on disk, since every chapter scores the same images with the same models."""
+    key = {"model": model.info["sha256"], "test": [test.name, params.profile.eval_subset, params.seed]}
+    stored = memo(
+        "test-ll",
+        key,
+        lambda: dict(
+            zip(("ll", "y"), evaluate.log_likelihoods(model, test, params.profile.eval_batch_size), strict=True)
+        ),
+    )
+    return stored["ll"], stored["y"]
+
+
+def _metrics(params: Params, model: ConditionalGlow, test: data.ImageDataset) -> dict:
+    return evaluate.summarize(*eval_log_likelihoods(params, model, test), model.n_dims)
 
 
 @dataclass
@@ -106,12 +127,12 @@ def table1(params: Params, objectives: list[str], seeds: int = 1) -> Table1:
         check_choice("objective", objective, OBJECTIVES)
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    test = _test_set(params)
+    test = eval_set(params)
     result = Table1(params.dataset, params.profile.name, len(test))
     for objective in objectives:
         for seed in range(params.seed, params.seed + seeds):
-            model = _model(params, objective, seed)
-            metrics = evaluate.evaluate(model, test, params.profile.eval_batch_size)
+            model = model_for(params, objective, seed)
+            metrics = _metrics(params, model, test)
             result.rows.append({"objective": objective, "seed": seed, **metrics, **_train_info(model)})
             result.models[f"{objective} seed {seed}"] = model
     return result
@@ -128,11 +149,11 @@ def _train_info(model: ConditionalGlow) -> dict:
 def tradeoff(params: Params, weights: list[float]) -> list[dict]:
     """Test accuracy and bits/dim of MNIST models as the cross-entropy weight w grows
     (w = 0 is the Base model, plus the profile's reweighted model and `weights`)."""
-    test = _test_set(params, "mnist")
+    test = eval_set(params, "mnist")
     points = []
     for objective, w in [("base", None), ("reweighted", None), *[("reweighted", float(w)) for w in weights]]:
-        model = _model(params, objective, params.seed, ce_weight=w, dataset="mnist")
-        points.append({**evaluate.evaluate(model, test, params.profile.eval_batch_size), **_train_info(model)})
+        model = model_for(params, objective, params.seed, ce_weight=w, dataset="mnist")
+        points.append({**_metrics(params, model, test), **_train_info(model)})
     unique = {p["ce_weight"]: p for p in points}
     return [unique[w] for w in sorted(unique)]
 
@@ -172,8 +193,8 @@ class Margins:
 
 def margins(params: Params, dataset: str, objective: str) -> Margins:
     """NLL under the correct and under the most likely wrong class over the test subset."""
-    model = _model(params, objective, params.seed, dataset=dataset)
-    ll, y = evaluate.log_likelihoods(model, _test_set(params, dataset), params.profile.eval_batch_size)
+    model = model_for(params, objective, params.seed, dataset=dataset)
+    ll, y = eval_log_likelihoods(params, model, eval_set(params, dataset))
     correct, wrong = evaluate.correct_vs_wrong(ll, y)
     to_bpd = lambda nats: bits_per_dim(nats, model.n_dims)  # noqa: E731
     return Margins(dataset, model.n_dims, to_bpd(correct), to_bpd(wrong), correct, wrong - correct)
@@ -207,9 +228,9 @@ def interpolation_study(
     test images of different classes. T is the `quantile` of the clean test NLL (default:
     the paper's recall for the dataset, 100 % where the paper gives none)."""
     check_choice("dataset", dataset, DATASETS)
-    model = _model(params, objective, params.seed, dataset=dataset)
-    test = _test_set(params, dataset)
-    ll, y = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size)
+    model = model_for(params, objective, params.seed, dataset=dataset)
+    test = eval_set(params, dataset)
+    ll, y = eval_log_likelihoods(params, model, test)
     nll = evaluate.nll_bpd(ll, model.n_dims)
     q = quantile if quantile is not None else paper.THRESHOLD.get(dataset, (None, 1.0))[1]
     t, recall = evaluate.threshold(nll, q)
@@ -235,7 +256,7 @@ def table3(params: Params, datasets: list[str], objective: str = "reweighted") -
     rows = []
     for name in datasets:
         check_choice("dataset", name, DATASETS)
-        model = _model(params, objective, params.seed, dataset=name)
-        metrics = evaluate.evaluate(model, _test_set(params, name), params.profile.eval_batch_size)
+        model = model_for(params, objective, params.seed, dataset=name)
+        metrics = _metrics(params, model, eval_set(params, name))
         rows.append({"dataset": name, **metrics, "paper": paper.TABLE3.get(name), **_train_info(model)})
     return rows

@@ -1,5 +1,6 @@
-"""An on-disk memo for expensive, deterministic results (interpolation paths), keyed by
-everything they depend on, so a rerun or a later chapter reads them instead of recomputing."""
+"""An on-disk memo for expensive, deterministic results (test-set log-likelihoods,
+interpolation paths), keyed by everything they depend on, so a rerun or a later chapter
+reads them instead of recomputing."""
 
 from __future__ import annotations
 

@@ -71,8 +71,9 @@ def _sha256(path: Path) -> str:
 
 def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
     weights, checksum = folder / "model.pt", folder / "model.sha256"
+    expected = checksum.read_text().strip() if checksum.exists() else None
     try:
-        if not checksum.exists() or checksum.read_text().strip() != _sha256(weights):
+        if expected != _sha256(weights):
             raise CorruptEntry(f"checksum mismatch for {weights}")
         saved = torch.load(weights, map_location=device, weights_only=False)
         cfg = dict(saved["config"])
@@ -82,7 +83,7 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
         raise
     except Exception as err:  # any unreadable file is a corrupt entry
         raise CorruptEntry(f"cannot read {weights}: {err}") from err
-    model.info = {**saved["info"], "sha256": checksum.read_text().strip()}
+    model.info = {**saved["info"], "sha256": expected}
     return model.to(device).eval()
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from studylib import experiments
+from studylib import evaluate, experiments
 from studylib.chapter import setup
 
 
@@ -66,6 +66,11 @@ def test_table1_on_smoke_models(home):
     t = experiments.table1(params, ["base", "split"], seeds=1)
     assert [r["objective"] for r in t.rows] == ["base", "split"] and t.n_test == 128
     assert set(t.models) == {"base seed 0", "split seed 0"}
+    split, test = t.models["split seed 0"], experiments.eval_set(params)
+    assert len(list((home / "results").glob("test-ll-*.pt"))) == 2  # one memo per model
+    ll, y = experiments.eval_log_likelihoods(params, split, test)
+    fresh, labels = evaluate.log_likelihoods(split, test)
+    assert torch.allclose(ll, fresh) and torch.equal(y, labels)
     m = experiments.margins(params, "mnist", "split")
     assert len(m.correct_bpd) == 128 and torch.all(m.wrong_bpd >= m.correct_bpd - 1)
     with pytest.raises(ValueError, match="allowed values: base, reweighted, split"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from studylib import data, evaluate, paper, zoo
+from studylib import evaluate, experiments, paper
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
@@ -203,13 +203,13 @@ def run(
     if n_images < 1:
         raise ValueError(f"n_images must be >= 1, got {n_images}")
     q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
-    test = data.load(params.dataset, "test", subset=params.profile.eval_subset, seed=params.seed)
+    test = experiments.eval_set(params)
     x_all, y_all = test.tensors()
     table = Table2(params.dataset, paper.EPSILON[params.dataset], n_images)
     for objective in objectives:
-        model = zoo.get_model(params.dataset, objective, params.profile, params.seed, params.device.type)
+        model = experiments.model_for(params, objective, params.seed)
         target = FlowTarget(model, params.profile.eval_batch_size)
-        ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size)
+        ll, _ = experiments.eval_log_likelihoods(params, model, test)
         nll = evaluate.nll_bpd(ll, model.n_dims)
         det = Detector.fit(nll, q, model.n_dims)
         gen = torch.Generator().manual_seed(params.seed)
