@@ -46,3 +46,8 @@ def setup(
     np.random.seed(seed)
     torch.set_flush_denormal(True)
     return params
+
+
+def check_datasets(names: list[str]) -> list[str]:
+    """Validate a chapter's list of datasets (one clear error naming the allowed values)."""
+    return [check_choice("dataset", name, DATASETS) for name in names]

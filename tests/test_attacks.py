@@ -144,7 +144,7 @@ def test_targeted_detection_aware_boundary_attack():
 
 def test_table2_rates_count_success_detection_and_budget():
     from studylib.attacks.cw import AttackResult
-    from studylib.attacks.table2 import Outcome, Table2
+    from studylib.studies.attacks import Outcome, Table2
 
     inf = float("inf")
     result = AttackResult(
@@ -171,7 +171,7 @@ def test_table2_rates_count_success_detection_and_budget():
 
 
 def test_cw_step_scales_with_the_budget():
-    from studylib.attacks.table2 import cw_lr
+    from studylib.studies.attacks import cw_lr
 
     assert cw_lr(1.5) == pytest.approx(0.01)
     assert cw_lr(33 / 255) < 0.001

@@ -1,4 +1,4 @@
-"""Section 4.3's experiment: CW-L2 and boundary attacks, plain and detection-aware, against
+"""Chapter 04, section 4.3: CW-L2 and boundary attacks, plain and detection-aware, against
 a conditional flow with a likelihood detector (the paper's Table 2)."""
 
 from __future__ import annotations
@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
-from studylib import evaluate, experiments, paper
+from studylib import evaluate, paper, plots
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
 from studylib.chapter import Params
+from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
 
 ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
 
@@ -203,13 +206,13 @@ def run(
     if n_images < 1:
         raise ValueError(f"n_images must be >= 1, got {n_images}")
     q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
-    test = experiments.eval_set(params)
+    test = eval_set(params)
     x_all, y_all = test.tensors()
     table = Table2(params.dataset, paper.EPSILON[params.dataset], n_images)
     for objective in objectives:
-        model = experiments.model_for(params, objective, params.seed)
+        model = model_for(params, objective, params.seed)
         target = FlowTarget(model, params.profile.eval_batch_size)
-        ll, _ = experiments.eval_log_likelihoods(params, model, test)
+        ll, _ = eval_log_likelihoods(params, model, test)
         nll = evaluate.nll_bpd(ll, model.n_dims)
         det = Detector.fit(nll, q, model.n_dims)
         gen = torch.Generator().manual_seed(params.seed)
@@ -252,3 +255,57 @@ def run(
         table.outcomes[objective] = outcomes
         table.originals[objective] = (x.cpu(), y.cpu())
     return table
+
+
+def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarray, eps: float):
+    """% of attacks that succeed undetected against the L2 budget, one panel per model (Chapter 4)."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 3.6), squeeze=False)
+    for ax, (objective, by_attack) in zip(axes[0], curves.items(), strict=True):
+        for attack, values in by_attack.items():
+            ax.plot(eps_grid, values, label=attack)
+        ax.axvline(eps, color="grey", linestyle="--", label=f"eps = {eps:.3g}")
+        ax.set(xlabel="L2 distance", ylabel="successful and undetected (%)", title=objective, ylim=(-2, 102))
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def attack_examples(table, per_attack: int = 4):
+    """Originals and their adversarial examples for each attack on the first model, titled
+    with the predicted class and the NLL in bits/dim (Chapter 4)."""
+    objective, outcomes = next(iter(table.outcomes.items()))
+    x, y = table.originals[objective]
+    det = table.detectors[objective]
+    k = min(per_attack, len(x))
+    fig, axes = plt.subplots(2 * len(outcomes), k, figsize=(1.9 * k, 4.2 * len(outcomes)), squeeze=False)
+    for row, (attack, out) in enumerate(outcomes.items()):
+        for i in range(k):
+            for r, image, label in ((2 * row, x[i], f"y={int(y[i])}"), (2 * row + 1, out.result.adversarial[i], "")):
+                ax = axes[r][i]
+                ax.imshow(plots.to_image(image), cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1)
+                ax.grid(False)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if label:
+                    ax.set_title(label, fontsize=8)
+                else:
+                    status = "ok" if out.result.success[i] and out.undetected[i] else "failed"
+                    ax.set_title(f"{status}, L2 {out.result.l2[i]:.2f}\nNLL {out.nll[i]:.2f}", fontsize=7)
+            axes[2 * row][0].set_ylabel(attack, fontsize=8)
+    fig.suptitle(f"{objective} model; detector T = {det.threshold_bpd:.2f} bits/dim", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def attack_nll(table):
+    """NLL (bits/dim) of each attack's successful adversarial examples beside the threshold T (Chapter 4)."""
+    fig, axes = plt.subplots(1, len(table.outcomes), figsize=(5.5 * len(table.outcomes), 3.6), squeeze=False)
+    for ax, (objective, outcomes) in zip(axes[0], table.outcomes.items(), strict=True):
+        for attack, out in outcomes.items():
+            values = out.nll[out.result.success].numpy()
+            ax.hist(values, bins=20, histtype="step", linewidth=1.5, label=f"{attack} ({len(values)})")
+        ax.axvline(table.detectors[objective].threshold_bpd, color="black", linestyle="--", label="threshold T")
+        ax.set(xlabel="NLL of the returned image (bits/dim)", title=objective)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

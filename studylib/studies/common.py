@@ -1,0 +1,63 @@
+"""Helpers the chapter studies share: the profile's test subset, a chapter's model, the
+memoised test log-likelihoods, a model's training facts, and the class-sample figure."""
+
+from __future__ import annotations
+
+import torch
+
+from studylib import data, evaluate, plots, zoo
+from studylib.chapter import Params
+from studylib.flows import ConditionalGlow
+from studylib.memo import memo
+
+
+def eval_set(params: Params, dataset: str | None = None) -> data.ImageDataset:
+    """The profile's seeded test subset (all of the test set where the profile sets none)."""
+    return data.load(dataset or params.dataset, "test", subset=params.profile.eval_subset, seed=params.seed)
+
+
+def model_for(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):
+    """The chapter's model of `objective` (trained once, then read from the cache)."""
+    return zoo.get_model(
+        dataset or params.dataset, objective, params.profile, seed, str(params.device.type), ce_weight=ce_weight
+    )
+
+
+def eval_log_likelihoods(
+    params: Params, model: ConditionalGlow, test: data.ImageDataset
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C) log p(x|y) of the profile's test subset `test` under `model`, and its labels;
+    memoised on disk, since every chapter scores the same images with the same models."""
+    key = {"model": model.info["sha256"], "test": [test.name, params.profile.eval_subset, params.seed]}
+    stored = memo(
+        "test-ll",
+        key,
+        lambda: dict(
+            zip(("ll", "y"), evaluate.log_likelihoods(model, test, params.profile.eval_batch_size), strict=True)
+        ),
+    )
+    return stored["ll"], stored["y"]
+
+
+def metrics(params: Params, model: ConditionalGlow, test: data.ImageDataset) -> dict:
+    """Accuracy and bits/dim of `model` on the test subset (from the memoised log-likelihoods)."""
+    return evaluate.summarize(*eval_log_likelihoods(params, model, test), model.n_dims)
+
+
+def train_info(model: ConditionalGlow) -> dict:
+    """How a model was trained: seconds, device, cross-entropy weight."""
+    return {
+        "train_seconds": model.info["train_seconds"],
+        "trained_on": model.info.get("device", "cpu"),
+        "ce_weight": model.info["spec"]["ce_weight"],
+    }
+
+
+def class_samples(model, per_class: int, temperature: float, classes: tuple[str, ...]):
+    """A grid of samples from p(x|y), one row per class (seeded, so the figure is stable)."""
+    torch.manual_seed(0)
+    y = torch.arange(len(classes), device=next(model.parameters()).device).repeat_interleave(per_class)
+    images = model.sample(y, temperature=temperature)
+    return plots.image_grid(
+        images, nrow=per_class, title=f"samples at temperature {temperature}", row_labels=list(classes)
+    )

@@ -1,0 +1,133 @@
+"""Chapter 05: interpolations between test images of different classes (Figures 1 and 4),
+and the share of paths that stay below the detection threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from studylib import evaluate, interpolate, paper, plots
+from studylib.chapter import Params
+from studylib.config import DATASETS, check_choice
+from studylib.ledger import claim
+from studylib.memo import memo
+from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
+
+
+@dataclass
+class InterpolationStudy:
+    """Chapter 5/6: interpolation paths on one dataset with the detector threshold they are
+    judged against."""
+
+    dataset: str
+    threshold_bpd: float
+    recall: float
+    clean_sd_bpd: float
+    x0: torch.Tensor
+    x1: torch.Tensor
+    paths: interpolate.Paths
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "threshold_bpd": self.threshold_bpd,
+            "recall": self.recall,
+            **self.paths.summary(self.threshold_bpd, self.clean_sd_bpd),
+        }
+
+
+def interpolation_study(
+    params: Params, dataset: str, objective: str, n_pairs: int, steps: int = 100, quantile: float | None = None
+) -> InterpolationStudy:
+    """Interpolate between `n_pairs` random pairs of correctly classified, below-threshold
+    test images of different classes. T is the `quantile` of the clean test NLL (default:
+    the paper's recall for the dataset, 100 % where the paper gives none)."""
+    check_choice("dataset", dataset, DATASETS)
+    model = model_for(params, objective, params.seed, dataset=dataset)
+    test = eval_set(params, dataset)
+    ll, y = eval_log_likelihoods(params, model, test)
+    nll = evaluate.nll_bpd(ll, model.n_dims)
+    q = quantile if quantile is not None else paper.THRESHOLD.get(dataset, (None, 1.0))[1]
+    t, recall = evaluate.threshold(nll, q)
+    i0, i1 = interpolate.select_pairs(ll, y, nll, t, n_pairs, torch.Generator().manual_seed(params.seed))
+    x, _ = test.tensors()
+    key = {
+        "model": model.info["sha256"],
+        "test": [params.profile.eval_subset, params.seed],
+        "i0": i0.tolist(),
+        "i1": i1.tolist(),
+        "steps": steps,
+    }
+    stored = memo(
+        "interpolation",
+        key,
+        lambda: vars(interpolate.interpolate(model, x[i0], x[i1], y[i0], y[i1], steps, params.profile.eval_batch_size)),
+    )
+    return InterpolationStudy(dataset, t, recall, nll.std().item(), x[i0], x[i1], interpolate.Paths(**stored))
+
+
+def interpolation_strip(study, pair: int = 0, shown: int = 10):
+    """Figure 1: images along one interpolation path with their NLL (bits/dim)."""
+    steps = len(study.paths.alphas)
+    cols = _even_indices(steps, shown)
+    _, images = interpolate.path(study.x0[pair : pair + 1], study.x1[pair : pair + 1], steps)
+    fig, axes = plt.subplots(1, len(cols), figsize=(1.3 * len(cols), 1.9))
+    for ax, j in zip(axes, cols, strict=True):
+        img = plots.to_image(images[0, j])
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(f"a={study.paths.alphas[j]:.2f}\n{study.paths.nll[pair, j]:.2f}", fontsize=7)
+        ax.axis("off")
+    fig.suptitle(f"{study.dataset}: NLL (bits/dim) along a path; T = {study.threshold_bpd:.2f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _even_indices(steps: int, shown: int) -> list[int]:
+    """`shown` evenly spaced indices into a path of `steps` points, ends included."""
+    return [round(i * (steps - 1) / (shown - 1)) for i in range(shown)]
+
+
+def interpolation_curves(studies: dict):
+    """Figure 4 / 6: mean NLL with a 10-90 % band, and mean p(y0|x_a), p(y1|x_a), against a,
+    one column per dataset, the detection threshold dashed."""
+    fig, axes = plt.subplots(2, len(studies), figsize=(4.5 * len(studies), 5.5), squeeze=False)
+    for col, (name, study) in enumerate(studies.items()):
+        a = study.paths.alphas.numpy()
+        nll = study.paths.nll.numpy()
+        ax = axes[0][col]
+        ax.plot(a, nll.mean(0), label="mean NLL")
+        ax.fill_between(a, np.quantile(nll, 0.1, axis=0), np.quantile(nll, 0.9, axis=0), alpha=0.3, label="10-90 %")
+        ax.axhline(study.threshold_bpd, color="black", linestyle="--", label="threshold T")
+        ax.set(title=f"{name} ({nll.shape[0]} pairs)", ylabel="NLL (bits/dim)")
+        ax.legend(fontsize="small")
+        ax = axes[1][col]
+        ax.plot(a, study.paths.p_y0.numpy().mean(0), label="p(y0 | x_a)")
+        ax.plot(a, study.paths.p_y1.numpy().mean(0), label="p(y1 | x_a)")
+        ax.set(xlabel="alpha", ylabel="class probability", ylim=(-0.02, 1.02))
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def report(studies: dict[str, InterpolationStudy]) -> tuple[str, list[dict]]:
+    """Per dataset: T, the share of paths entirely below it (beside the paper's), the
+    mid-path rise and the share of rising paths; and the ledger rows."""
+    lines, claims = [], []
+    for name, study in studies.items():
+        s = study.summary()
+        ref = paper.PATHS_BELOW_THRESHOLD.get(name)
+        lines.append(
+            f"{name}: T = {s['threshold_bpd']:.3f} bits/dim (recall {s['recall']:.1%}), {s['pairs']} pairs\n"
+            f"  paths entirely below T     {100 * s['paths_below_threshold']:6.1f} %"
+            + (f"   (paper {100 * ref:.1f} % of {paper.INTERPOLATION_PAIRS[name]})" if ref is not None else "")
+            + f"\n  mid-path NLL rise          {s['mid_rise_bpd']:+.3f} bits/dim = {s['mid_rise_sd']:+.2f} clean-NLL sd"
+            f"\n  paths whose middle rises   {100 * s['paths_rising']:6.1f} %"
+        )
+        below = round(100 * s["paths_below_threshold"], 1)
+        claims += [
+            claim(f"{name}: paths below T", below, 100 * ref if ref is not None else None, "%", f"{s['pairs']} pairs"),
+            claim(f"{name}: mid-path NLL rise", round(s["mid_rise_sd"], 2), None, "clean-NLL sd"),
+        ]
+    return "\n".join(lines), claims

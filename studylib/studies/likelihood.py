@@ -1,0 +1,72 @@
+"""Chapter 03, section 4.2: the NLL under the correct and the best wrong class (Figure 3),
+and the margin argument computed from them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from studylib import evaluate
+from studylib.chapter import Params
+from studylib.objectives import bits_per_dim
+from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
+
+
+@dataclass
+class Margins:
+    """Section 4.2: how far apart the correct and the best wrong class are in NLL, against
+    how much NLL varies between images."""
+
+    dataset: str
+    dims: int
+    correct_bpd: torch.Tensor
+    wrong_bpd: torch.Tensor
+    correct_nats: torch.Tensor
+    gap_nats: torch.Tensor
+
+    @staticmethod
+    def needed_gap(classes: int = 10, delta: float = 1e-5) -> float:
+        """Logit gap (nats) over every other class that guarantees p(y|x) >= 1 - delta:
+        log(C - 1) + log((1 - delta) / delta)."""
+        return math.log(classes - 1) + math.log((1 - delta) / delta)
+
+    def stats(self, quantile: float = 0.95) -> dict[str, float]:
+        t, recall = evaluate.threshold(self.correct_bpd, quantile)
+        nll = self.correct_nats
+        return {
+            "needed_gap_nats": self.needed_gap(),
+            "median_gap_nats": self.gap_nats.median().item(),
+            "nll_std_nats": nll.std().item(),
+            "nll_5_95_nats": (torch.quantile(nll, 0.95) - torch.quantile(nll, 0.05)).item(),
+            "median_gap_bpd": (self.wrong_bpd - self.correct_bpd).median().item(),
+            "threshold_bpd": t,
+            "threshold_recall": recall,
+            "wrong_below_threshold": (self.wrong_bpd <= t).double().mean().item(),
+        }
+
+
+def margins(params: Params, dataset: str, objective: str) -> Margins:
+    """NLL under the correct and under the most likely wrong class over the test subset."""
+    model = model_for(params, objective, params.seed, dataset=dataset)
+    ll, y = eval_log_likelihoods(params, model, eval_set(params, dataset))
+    correct, wrong = evaluate.correct_vs_wrong(ll, y)
+    to_bpd = lambda nats: bits_per_dim(nats, model.n_dims)  # noqa: E731
+    return Margins(dataset, model.n_dims, to_bpd(correct), to_bpd(wrong), correct, wrong - correct)
+
+
+def nll_histograms(panels: dict[str, tuple]):
+    """Figure 3: histograms of NLL (bits/dim) under the correct class and under the most
+    likely wrong class, one panel per dataset."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
+    for ax, (name, (correct, wrong)) in zip(axes[0], panels.items(), strict=True):
+        bins = np.histogram_bin_edges(np.concatenate([correct, wrong]), bins=40)
+        ax.hist(wrong, bins=bins, alpha=0.6, label="NLL top wrong class")
+        ax.hist(correct, bins=bins, alpha=0.6, label="NLL correct class")
+        ax.set(xlabel="negative log-likelihood (bits/dim)", ylabel="images", title=name)
+        ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,86 @@
+"""Chapter 01: the annulus counter-example's figures and tables. The derivations and
+numbers are the `studylib.theory` component's, re-exported here as `annulus` and
+`symbolic` so the chapter imports one study module."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from studylib.plots import format_table
+from studylib.theory import annulus
+from studylib.theory import annulus_symbolic as symbolic
+
+__all__ = ["annulus", "symbolic", "format_table", "plot_construction_2d", "plot_dimension_scaling", "plot_attack"]
+
+
+def plot_construction_2d(points: np.ndarray, labels: np.ndarray, Delta: float, arrows: int = 25) -> plt.Figure:
+    """A 2-d sample of the data p (the paper's Figure 2) with the attack drawn as arrows on a few class-0 points
+    of the shell 1 < |x| <= 1 + Delta."""
+    moved, attacked = annulus.attack(points, labels, Delta)
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    palette = sns.color_palette(n_colors=2)
+    for y in (0, 1):
+        ax.scatter(*points[labels == y].T, s=4, alpha=0.5, color=palette[y], label=f"class {y}")
+    for radius in (1.0, 1.0 + Delta, 2.0, 3.0):
+        ax.add_patch(plt.Circle((0, 0), radius, fill=False, lw=0.8, ls="--", color="grey"))
+    for start, end in list(zip(points[attacked], moved[attacked], strict=True))[:arrows]:
+        ax.annotate("", end, start, arrowprops={"arrowstyle": "->", "color": "crimson", "lw": 1.0})
+    ax.set(aspect="equal", xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), title="data p in d = 2; attack in red")
+    ax.legend(loc="upper right", markerscale=3)
+    return fig
+
+
+def plot_dimension_scaling(sweeps: dict[str, dict[str, np.ndarray]], fixed: dict[str, str]) -> plt.Figure:
+    """For each sweep (from annulus.dimension_sweep, keyed by its x-axis label): d_min with the exact real
+    threshold and the leading-order formula over it (log-log), and below both formulas' relative errors."""
+    fig, axes = plt.subplots(2, len(sweeps), figsize=(5.5 * len(sweeps), 7), sharex="col", squeeze=False)
+    for (label, sweep), (top, bottom) in zip(sweeps.items(), axes.T, strict=True):
+        x = sweep["values"]
+        top.loglog(x, sweep["d_min"], "o", ms=4, label="$d_{min}$ (exact search)")
+        top.loglog(x, sweep["real"], "-", label="real threshold (Lambert W)")
+        top.loglog(
+            x,
+            sweep["asymptotic"],
+            "--",
+            label=r"$(2\log\frac{1-\delta}{\delta} + \log\frac{1}{\epsilon})/\log(1+\Delta)$",
+        )
+        top.set(ylabel="dimension", title=fixed[label])
+        for key, style, name in (("real", "-", "real threshold"), ("asymptotic", "--", "leading order")):
+            bottom.loglog(x, np.abs(sweep[key] - sweep["d_min"]) / sweep["d_min"], style, label=name)
+        bottom.loglog(x, 1 / sweep["d_min"], ":", color="grey", label="$1/d_{min}$ (rounding up)")
+        bottom.set(xlabel=label, ylabel="|formula - $d_{min}$| / $d_{min}$")
+        top.legend(fontsize=8)
+        bottom.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_attack(points: np.ndarray, labels: np.ndarray, lam1: float, lam2: float, Delta: float) -> plt.Figure:
+    """Left: the radii of class-0 points before and after the attack. Right: the share of the sample at each
+    level of the model density q(x), before and after: the attacked points land on the highest level."""
+    d = points.shape[1]
+    moved, attacked = annulus.attack(points, labels, Delta)
+    radius, radius_moved = np.linalg.norm(points, axis=1), np.linalg.norm(moved, axis=1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    bins = np.linspace(min(radius[labels == 0].min(), 1 - Delta), 1 + Delta, 60)
+    left.hist(radius[labels == 0], bins=bins, alpha=0.6, label="class 0, before")
+    left.hist(radius_moved[labels == 0], bins=bins, alpha=0.6, label="class 0, after")
+    for edge in (1.0, 1.0 + Delta):
+        left.axvline(edge, color="grey", ls="--", lw=0.8)
+    left.set(xlabel="|x|", ylabel="count", title=f"d = {d}: shell points moved just inside the unit ball")
+    left.legend()
+    regions = {"|x| <= 1": (0.0, 1.0), "1 < |x| <= 1+Delta": (1.0, 1.0 + Delta), "2 < |x| <= 3": (2.0, 3.0)}
+    mids = np.array([(a + b) / 2 for a, b in regions.values()])
+    levels = annulus.log_marginal("q", mids, d, lam1, lam2, Delta)
+    width = 0.4
+    for shift, r, name in ((-width / 2, radius, "before"), (width / 2, radius_moved, "after")):
+        shares = [((r > a) & (r <= b)).mean() for a, b in regions.values()]
+        right.bar(np.arange(len(regions)) + shift, shares, width=width, label=name)
+    ticks = [f"{name}\nlog q {level - levels[1]:+.3g}" for name, level in zip(regions, levels, strict=True)]
+    right.set_xticks(np.arange(len(regions)), ticks)
+    right.set(ylabel="share of the sample", title="model density q(x) by region (log q relative to the shell)")
+    right.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,148 @@
+"""Chapter 02: the conditional flow as a classifier. Table 1 (Base / Reweighted / Split),
+the accuracy-vs-bits/dim trade-off, training curves, class samples, and the measured
+levers behind the `quick` profile."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+
+from studylib import data, paper
+from studylib.chapter import Params
+from studylib.config import OBJECTIVES, check_choice
+from studylib.flows import ConditionalGlow
+from studylib.ledger import claim
+from studylib.studies.common import class_samples, eval_set, metrics, model_for, train_info
+
+
+@dataclass
+class Table1:
+    """Test accuracy and bits/dim per objective and seed (the paper's Table 1)."""
+
+    dataset: str
+    profile: str
+    n_test: int
+    rows: list[dict] = field(default_factory=list)
+    models: dict[str, ConditionalGlow] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, dict]:
+        """Per objective: mean and spread over seeds, and the paper's values."""
+        out = {}
+        for objective in dict.fromkeys(r["objective"] for r in self.rows):
+            mine = [r for r in self.rows if r["objective"] == objective]
+            acc = [100 * r["accuracy"] for r in mine]
+            bpd = [r["bpd"] for r in mine]
+            out[objective] = {
+                "accuracy": statistics.fmean(acc),
+                "accuracy_sd": statistics.stdev(acc) if len(acc) > 1 else None,
+                "bpd": statistics.fmean(bpd),
+                "bpd_sd": statistics.stdev(bpd) if len(bpd) > 1 else None,
+                "seeds": len(mine),
+                "train_minutes": statistics.fmean(r["train_seconds"] for r in mine) / 60,
+                "trained_on": "/".join(sorted({r["trained_on"] for r in mine})),
+                "paper": paper.TABLE1[self.dataset][objective],
+            }
+        return out
+
+    def text(self) -> str:
+        """Table 1 as aligned text: the paper's numbers beside ours."""
+        lines = [
+            f"Table 1, {self.dataset}, profile {self.profile}, {self.n_test} test images",
+            f"{'objective':<11} {'paper acc %':>11} {'ours acc %':>12} {'paper bpd':>10} {'ours bpd':>12} "
+            f"{'seeds':>5} {'train min':>9} {'on':>4}",
+        ]
+        for objective, s in self.summary().items():
+            sd_a = f"±{s['accuracy_sd']:.1f}" if s["accuracy_sd"] is not None else ""
+            sd_b = f"±{s['bpd_sd']:.2f}" if s["bpd_sd"] is not None else ""
+            lines.append(
+                f"{objective:<11} {s['paper'][0]:>11.1f} {s['accuracy']:>7.1f}{sd_a:>5} {s['paper'][1]:>10.2f} "
+                f"{s['bpd']:>7.2f}{sd_b:>5} {s['seeds']:>5} {s['train_minutes']:>9.1f} {s['trained_on']:>4}"
+            )
+        return "\n".join(lines)
+
+    def ordering(self) -> str:
+        """Whether the paper's ordering holds: Base has the worst accuracy; Split is at least
+        as good as Reweighted on both accuracy and bits/dim."""
+        s = self.summary()
+        verdicts = []
+        if {"base", "reweighted", "split"} <= s.keys():
+            worst = min(s, key=lambda k: s[k]["accuracy"])
+            verdicts.append(f"lowest accuracy: {worst} (paper: base) -> {'holds' if worst == 'base' else 'differs'}")
+            acc_ok = s["split"]["accuracy"] >= s["reweighted"]["accuracy"]
+            bpd_ok = s["split"]["bpd"] <= s["reweighted"]["bpd"]
+            verdicts.append(f"split >= reweighted in accuracy: {'holds' if acc_ok else 'differs'}")
+            verdicts.append(f"split <= reweighted in bits/dim: {'holds' if bpd_ok else 'differs'}")
+            cost = s["reweighted"]["bpd"] - s["base"]["bpd"]
+            paper_cost = s["reweighted"]["paper"][1] - s["base"]["paper"][1]
+            verdicts.append(f"bits/dim the reweighted objective pays over base: {cost:+.3f} (paper {paper_cost:+.2f})")
+        return "\n".join(verdicts) or "ordering needs all three objectives"
+
+    def claims(self) -> list[dict]:
+        """Ledger rows: accuracy and bits/dim per objective, beside the paper's."""
+        rows = []
+        for objective, s in self.summary().items():
+            rows.append(claim(f"{objective} accuracy", round(s["accuracy"], 2), s["paper"][0], "%"))
+            rows.append(claim(f"{objective} bits/dim", round(s["bpd"], 3), s["paper"][1], "bpd"))
+        return rows
+
+
+def table1(params: Params, objectives: list[str], seeds: int = 1) -> Table1:
+    """Train (or load) each objective for `seeds` seeds and evaluate it on the test subset."""
+    for objective in objectives:
+        check_choice("objective", objective, OBJECTIVES)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    test = eval_set(params)
+    result = Table1(params.dataset, params.profile.name, len(test))
+    for objective in objectives:
+        for seed in range(params.seed, params.seed + seeds):
+            model = model_for(params, objective, seed)
+            scores = metrics(params, model, test)
+            result.rows.append({"objective": objective, "seed": seed, **scores, **train_info(model)})
+            result.models[f"{objective} seed {seed}"] = model
+    return result
+
+
+def tradeoff(params: Params, weights: list[float]) -> list[dict]:
+    """Test accuracy and bits/dim of MNIST models as the cross-entropy weight w grows
+    (w = 0 is the Base model, plus the profile's reweighted model and `weights`)."""
+    test = eval_set(params, "mnist")
+    points = []
+    for objective, w in [("base", None), ("reweighted", None), *[("reweighted", float(w)) for w in weights]]:
+        model = model_for(params, objective, params.seed, ce_weight=w, dataset="mnist")
+        points.append({**metrics(params, model, test), **train_info(model)})
+    unique = {p["ce_weight"]: p for p in points}
+    return [unique[w] for w in sorted(unique)]
+
+
+def training_curves(histories: dict[str, list[dict]]):
+    """Loss, bits/dim and accuracy against optimiser steps, one line per model (Chapter 2)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for label, history in histories.items():
+        steps = [h["step"] for h in history]
+        for ax, key in zip(axes, ("loss", "bpd", "acc"), strict=True):
+            ax.plot(steps, [h[key] for h in history], label=label)
+    for ax, title in zip(axes, ("training loss", "bits/dim (train batches)", "accuracy (train batches)"), strict=True):
+        ax.set(xlabel="step", title=title)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff_figure(points: list[dict]):
+    """Accuracy against bits/dim as the cross-entropy weight w grows (Chapter 2)."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot([p["bpd"] for p in points], [100 * p["accuracy"] for p in points], "o-")
+    for p in points:
+        ax.annotate(f"w={p['ce_weight']:g}", (p["bpd"], 100 * p["accuracy"]), textcoords="offset points", xytext=(5, 5))
+    ax.set(xlabel="bits/dim (test)", ylabel="accuracy (%)", title="classification vs likelihood")
+    fig.tight_layout()
+    return fig
+
+
+def samples(params: Params, temperature: float, per_class: int = 8):
+    """Samples of the chapter's model from p(x|y), one row per class."""
+    model = model_for(params, params.objective, params.seed)
+    return class_samples(model, per_class, temperature, data.CLASSES[params.dataset])

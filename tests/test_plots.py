@@ -1,0 +1,27 @@
+"""Figure helpers: image grids show the images, not the theme's grid lines across them."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from studylib import plots  # noqa: E402
+
+
+def _grid_lines_shown(ax) -> bool:
+    return any(line.get_visible() for line in [*ax.get_xgridlines(), *ax.get_ygridlines()])
+
+
+def test_image_grid_draws_no_grid_lines_over_the_images():
+    images = torch.rand(20, 1, 32, 32) - 0.5
+    for labels in (None, [str(i) for i in range(2)]):
+        fig = plots.image_grid(images, nrow=10, title="t", row_labels=labels)
+        ax = fig.axes[0]
+        assert not _grid_lines_shown(ax)
+        assert len(ax.images) == 1
+    ax = matplotlib.pyplot.figure().add_subplot()
+    ax.set_yticks([0.5])
+    assert _grid_lines_shown(ax), "the theme draws grid lines by default: the check above can fail"

@@ -1,0 +1,137 @@
+"""Chapter 2 and 3 studies: Table 1 summaries and verdicts, the margin argument; and the
+layering: components never import the studies, chapters import only their own study."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import jupytext
+import pytest
+import torch
+
+import studylib
+from studylib import book, evaluate
+from studylib.chapter import setup
+from studylib.studies import common, likelihood, training
+
+
+def _row(objective, seed, acc, bpd):
+    return {
+        "objective": objective,
+        "seed": seed,
+        "accuracy": acc,
+        "bpd": bpd,
+        "train_seconds": 60.0,
+        "trained_on": "cpu",
+    }
+
+
+def test_table1_summary_spread_text_and_claims():
+    t = training.Table1("mnist", "quick", 100)
+    t.rows = [
+        _row("base", 0, 0.90, 1.50),
+        _row("base", 1, 0.92, 1.54),
+        _row("reweighted", 0, 0.97, 1.60),
+        _row("split", 0, 0.98, 1.58),
+    ]
+    s = t.summary()
+    assert s["base"]["accuracy"] == pytest.approx(91.0) and s["base"]["accuracy_sd"] == pytest.approx(math.sqrt(2))
+    assert s["split"]["accuracy_sd"] is None and s["split"]["paper"] == (99.3, 1.00)
+    text = t.text()
+    assert "base" in text and "96.9" in text and "±1.4" in text
+    assert "lowest accuracy: base (paper: base) -> holds" in t.ordering()
+    assert "split <= reweighted in bits/dim: holds" in t.ordering()
+    assert "pays over base: +0.080 (paper +0.15)" in t.ordering()
+    claims = {c["name"]: c for c in t.claims()}
+    assert claims["split accuracy"]["ours"] == 98.0 and claims["split accuracy"]["paper"] == 99.3
+
+
+def test_ordering_reports_a_differing_result():
+    t = training.Table1("cifar10", "quick", 100)
+    t.rows = [_row("base", 0, 0.6, 4.0), _row("reweighted", 0, 0.5, 4.2), _row("split", 0, 0.55, 4.3)]
+    verdict = t.ordering()
+    assert "lowest accuracy: reweighted (paper: base) -> differs" in verdict
+    assert "split <= reweighted in bits/dim: differs" in verdict
+    assert "pays over base: +0.200 (paper +0.07)" in verdict
+
+
+def test_needed_gap_and_margin_statistics():
+    assert likelihood.Margins.needed_gap(10, 1e-5) == pytest.approx(13.71, abs=0.01)
+    correct = torch.linspace(1.0, 2.0, 101, dtype=torch.float64)
+    m = likelihood.Margins("mnist", 1024, correct, correct + 0.001, correct * 700, torch.full((101,), 0.7))
+    s = m.stats(0.95)
+    assert s["threshold_bpd"] == pytest.approx(1.95) and s["threshold_recall"] == pytest.approx(96 / 101)
+    assert s["wrong_below_threshold"] == pytest.approx(95 / 101)
+    assert s["median_gap_nats"] == pytest.approx(0.7) and s["median_gap_bpd"] == pytest.approx(0.001)
+
+
+def test_table1_on_smoke_models(home):
+    params = setup(dataset="mnist", objective="split", profile="smoke", device="cpu", seed=0)
+    t = training.table1(params, ["base", "split"], seeds=1)
+    assert [r["objective"] for r in t.rows] == ["base", "split"] and t.n_test == 128
+    assert set(t.models) == {"base seed 0", "split seed 0"}
+    split, test = t.models["split seed 0"], common.eval_set(params)
+    assert len(list((home / "results").glob("test-ll-*.pt"))) == 2  # one memo per model
+    ll, y = common.eval_log_likelihoods(params, split, test)
+    fresh, labels = evaluate.log_likelihoods(split, test)
+    assert torch.allclose(ll, fresh) and torch.equal(y, labels)
+    m = likelihood.margins(params, "mnist", "split")
+    assert len(m.correct_bpd) == 128 and torch.all(m.wrong_bpd >= m.correct_bpd - 1)
+    with pytest.raises(ValueError, match="allowed values: base, reweighted, split"):
+        training.table1(params, ["nope"])
+    with pytest.raises(ValueError, match="seeds must be a positive integer"):
+        training.table1(params, ["base"], seeds=0)
+
+
+PACKAGE = Path(studylib.__file__).parent
+STUDY_OF = {
+    "00_overview": None,
+    "01_theory": "theory",
+    "02_training": "training",
+    "03_likelihood": "likelihood",
+    "04_attacks": "attacks",
+    "05_interpolations": "interpolations",
+    "06_bg_mnist": "bg_mnist",
+}
+
+
+def _imports(source: str) -> set[str]:
+    """Every module (and `from` name) a piece of Python imports, fully qualified."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_components_never_import_studies():
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] == "studies":
+            continue
+        found = {n for n in _imports(path.read_text()) if n.startswith("studylib.studies")}
+        assert not found, f"component {path.relative_to(PACKAGE)} imports {found}"
+
+
+def test_import_checker_sees_from_imports():
+    assert _imports("from studylib import studies\nimport studylib.studies.common") == {
+        "studylib.studies",
+        "studylib.studies.common",
+    }
+
+
+@pytest.mark.parametrize("md", book.chapters(), ids=lambda p: p.stem)
+def test_chapter_imports_only_its_study_chapter_and_ledger(md):
+    assert md.stem in STUDY_OF, f"{md.stem}: add it to STUDY_OF with its study module"
+    allowed = {"studylib.chapter", "studylib.ledger"}
+    if STUDY_OF[md.stem]:
+        allowed.add(f"studylib.studies.{STUDY_OF[md.stem]}")
+        assert (PACKAGE / "studies" / f"{STUDY_OF[md.stem]}.py").exists()
+    cells = jupytext.read(md).cells
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    ours = {n for n in _imports(code) if n.split(".")[0] == "studylib"}
+    stray = {n for n in ours if not any(n == a or n.startswith(a + ".") for a in allowed)}
+    assert not stray, f"{md.stem} imports {stray}; a chapter uses its study module, chapter and ledger only"
