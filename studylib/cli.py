@@ -63,6 +63,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--bf16", action="store_true", help="coupling networks under bfloat16 autocast")
     p.add_argument("--device", default="auto", choices=DEVICES)
+    p = sub.add_parser("ablate", help="train one profile's variants, one lever at a time, at a fixed wall-clock budget")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--objective", default="split", choices=OBJECTIVES)
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.add_argument("--minutes", type=float, default=8.0, help="training budget per lever on this machine")
+    p.add_argument("--levers", nargs="*", default=None, help="lever names (default: all)")
+    p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html"))
     p.add_argument("--profile", default="quick", choices=PROFILES)
@@ -76,6 +83,9 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
     from studylib import data, evaluate, zoo
     from studylib.config import get_profile
 
+    if args.subset is not None and args.subset < 1:  # before any training
+        raise ValueError(f"--subset must be a positive number of test images, got {args.subset}")
+    zoo.spec(args.dataset, args.objective, get_profile(args.profile), args.seed, args.ce_weight)
     model = zoo.get_model(args.dataset, args.objective, args.profile, args.seed, args.device, args.ce_weight)
     subset = args.subset if args.subset is not None or not default_subset else get_profile(args.profile).eval_subset
     test = data.load(args.dataset, "test", subset=subset, seed=args.seed)
@@ -169,6 +179,28 @@ def _bench(args: argparse.Namespace) -> dict:
     }
 
 
+def _ablate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from studylib import ablation, ledger
+
+    levers = args.levers or list(ablation.LEVERS)
+    for lever in levers:
+        if lever not in ablation.LEVERS:
+            raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {args.minutes}")
+    name = f"ablation__{args.dataset}__{args.objective}__{args.profile}.json"
+    out = Path(args.out) if args.out else ledger.results_dir() / name
+    rows = ablation.sweep(
+        levers, out, dataset=args.dataset, objective=args.objective, profile=args.profile, minutes=args.minutes
+    )
+    for r in rows:
+        rate = f"{r['images_per_s']:>7.1f} img/s {r['steps']:>6} steps"
+        print(f"{r['lever']:<24} {rate} {r['bpd']:.3f} bpd {r['accuracy']:.2f} %")
+    print(f"rows in {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -178,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             _cache(args.action)
         elif args.command == "book":
             _book(args)
+        elif args.command == "ablate":
+            _ablate(args)
         else:
             print(json.dumps(_bench(args), indent=2))
     except KeyboardInterrupt as err:

@@ -27,11 +27,27 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class Arch:
-    """GLOW size: levels L, steps per level K, hidden width H of the coupling networks."""
+    """GLOW size: levels L, steps per level K, hidden width H of the coupling networks
+    (one width for every level, or one per level: level 1 runs at 32x32 and costs most)."""
 
     levels: int
     steps: int
-    hidden: int
+    hidden: int | tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list):  # read back from a saved config (JSON has no tuples)
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if isinstance(self.hidden, tuple) and len(self.hidden) != self.levels:
+            raise ValueError(f"hidden widths {self.hidden} must give one width per level ({self.levels})")
+
+    def hidden_at(self, level: int) -> int:
+        """Coupling width at `level` (0-based)."""
+        return self.hidden[level] if isinstance(self.hidden, tuple) else self.hidden
+
+    def label(self) -> str:
+        """L3K8H64, or L3K8H32-64-64 with per-level widths."""
+        widths = "-".join(map(str, self.hidden)) if isinstance(self.hidden, tuple) else str(self.hidden)
+        return f"L{self.levels}K{self.steps}H{widths}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,14 @@ class Profile:
     log_every: int
     eval_subset: int | None
     eval_batch_size: int
+    lr_schedule: str = "step"
+    ema_decay: float = 0.0
+    augment_mnist: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def arch_for(self, dataset: str) -> Arch:
         """Architecture for `dataset` (BG-MNIST uses MNIST's)."""
@@ -77,7 +101,15 @@ class Profile:
         d["train_steps"] = self.steps_for(dataset)
         for k in ("name", "checkpoint_every", "log_every", "eval_subset", "eval_batch_size"):
             d.pop(k)
+        # Settings at their neutral default are left out, so keys of older models stay valid.
+        for k, neutral in _NEUTRAL.items():
+            if d[k] == neutral:
+                d.pop(k)
         return d
+
+
+_NEUTRAL = {"lr_schedule": "step", "ema_decay": 0.0, "augment_mnist": True}
+LR_SCHEDULES = ("step", "cosine")
 
 
 def family(dataset: str) -> str:

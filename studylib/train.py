@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from studylib.config import Profile
 from studylib.data import ImageDataset
@@ -26,10 +27,19 @@ class TrainingDiverged(RuntimeError):
 
 
 def learning_rate(step: int, profile: Profile, total_steps: int) -> float:
-    """Linear warmup over `warmup_steps`, then x lr_gamma at each milestone fraction of training."""
+    """Linear warmup over `warmup_steps`, then either x lr_gamma at each milestone fraction
+    of training ("step") or a cosine from the peak to zero ("cosine")."""
     warm = min(1.0, (step + 1) / max(1, profile.warmup_steps))
+    if profile.lr_schedule == "cosine":
+        done = max(0, step - profile.warmup_steps) / max(1, total_steps - profile.warmup_steps)
+        return profile.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
     decays = sum(step >= m * total_steps for m in profile.lr_milestones)
     return profile.lr * warm * profile.lr_gamma**decays
+
+
+def averaged(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """Polyak/EMA copy of `model`'s parameters (None when `decay` is 0)."""
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay)) if decay > 0 else None
 
 
 def save_atomic(obj: object, path: Path) -> None:
@@ -73,17 +83,22 @@ def train(
 ) -> dict:
     """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists.
 
+    With `profile.ema_decay` > 0 the model ends with the moving average of its weights.
     Returns {"history": [...], "train_seconds": s}. Ctrl-C saves a checkpoint and re-raises
     KeyboardInterrupt; rerunning continues to the same result as an uninterrupted run."""
     torch.set_flush_denormal(True)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
+    ema = averaged(model, profile.ema_decay)
+    augment = profile.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
     batches = torch.Generator().manual_seed(seed)
     step, history, window, seconds = 0, [], [], 0.0
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         batches.set_state(state["batches"])
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
@@ -97,6 +112,7 @@ def train(
         state = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
             "batches": batches.get_state(),
             "rng": torch.get_rng_state(),
             "cuda_rng": cuda_rng,
@@ -116,7 +132,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = torch.randint(len(data), (profile.batch_size,), generator=batches)
-            x, y = data.batch(index, batches)
+            x, y = data.batch(index, batches, augment)
             x, y = x.to(device), y.to(device)
             with autocast:
                 log_pxy, logits = model.scores(x)
@@ -133,6 +149,8 @@ def train(
                     f"{kept}. Try a lower learning rate or a smaller clipping norm."
                 )
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             seconds += time.perf_counter() - started
             window.append({**stats, "grad_norm": grad_norm})
@@ -148,5 +166,9 @@ def train(
                 save()
             if interrupt["hit"]:
                 raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved to {checkpoint}")
+    if ema is not None:
+        with torch.no_grad():
+            for mine, mean in zip(model.parameters(), ema.module.parameters(), strict=True):
+                mine.copy_(mean)
     model.eval()
     return {"history": history, "train_seconds": seconds}

@@ -33,6 +33,8 @@ def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: f
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     weight = profile.ce_weight if ce_weight is None else float(ce_weight)
+    if not weight >= 0:  # also refuses NaN
+        raise ValueError(f"ce_weight must be a non-negative number, got {ce_weight!r}")
     if objective == "base":
         weight = 0.0
     return {

@@ -61,3 +61,17 @@ def test_bench_reports_images_per_second():
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["train_images_per_s"] > 0 and result["eval_images_per_s"] > 0
+
+
+def test_bad_numbers_are_refused_before_any_training(home):
+    for args, message in [
+        (("train", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
+        (("evaluate", "--subset", "0"), "--subset must be a positive number"),
+        (("ablate", "--minutes", "0"), "--minutes must be positive"),
+        (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
+    ]:
+        cmd = [*args, "--dataset", "mnist", "--objective", "split", "--profile", "smoke"]
+        out = run(*cmd, home=home)
+        assert out.returncode == 1, (args, out.stderr)
+        assert message in out.stderr and "Traceback" not in out.stderr
+        assert not home.exists(), f"{args} wrote to the cache before refusing"

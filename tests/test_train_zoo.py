@@ -120,6 +120,7 @@ def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
         ({"profile": "huge"}, "unknown profile 'huge'; allowed values: smoke, quick, paper"),
         ({"device": "tpu"}, "unknown device 'tpu'; allowed values: auto, cpu, cuda"),
         ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"ce_weight": -1.0}, "ce_weight must be a non-negative number"),
     ],
 )
 def test_bad_input_is_one_clear_error_and_writes_nothing(home, kwargs, message):
@@ -151,3 +152,88 @@ def test_cache_key_changes_with_everything_that_determines_the_model():
     }
     assert len(keys) == 6
     assert zoo.cache_key(zoo.spec("mnist", "split", SMOKE, 0)) == zoo.cache_key(base)
+
+
+def test_cosine_schedule_warms_up_then_falls_to_zero():
+    cosine = dataclasses.replace(SMOKE, lr_schedule="cosine")
+    total = 100
+    lrs = [train.learning_rate(s, cosine, total) for s in range(total + 1)]
+    assert lrs[cosine.warmup_steps] == pytest.approx(cosine.lr)
+    after = lrs[cosine.warmup_steps :]
+    assert all(a >= b for a, b in zip(after, after[1:], strict=False)) and lrs[-1] == pytest.approx(0)
+    assert lrs[(total + cosine.warmup_steps) // 2] == pytest.approx(cosine.lr / 2, rel=0.05)
+
+
+def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
+    decay, steps = 0.5, 6
+    ema_profile = dataclasses.replace(TINY, ema_decay=decay)
+    train_data = data.load("mnist", "train", subset=64)
+
+    def run(profile, on_step=None):
+        torch.manual_seed(0)
+        model = zoo.build_model("mnist", "split", profile.arch_for("mnist"))
+        checkpoint = tmp_path / f"{profile.ema_decay}.pt"
+        train.train(
+            model, train_data, objective="split", profile=profile, total_steps=steps, ce_weight=0.1,
+            seed=0, checkpoint=checkpoint, device=torch.device("cpu"), progress=False,
+            on_step=on_step and (lambda step: on_step(model)),
+        )  # fmt: skip
+        return model
+
+    raw = []
+    run(TINY, lambda m: raw.append([p.detach().clone() for p in m.parameters()]))
+    expected = raw[0]
+    for params in raw[1:]:
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params, strict=True)]
+    averaged = run(ema_profile)
+    for mine, hand in zip(averaged.parameters(), expected, strict=True):
+        torch.testing.assert_close(mine, hand)
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.parameters(), raw[-1], strict=True))
+
+
+def test_new_profile_settings_leave_existing_cache_keys_alone():
+    quick = get_profile("quick")
+    settings = quick.as_dict("mnist")
+    assert not {"lr_schedule", "ema_decay", "augment_mnist"} & settings.keys()
+    changed = dataclasses.replace(quick, ema_decay=0.999, augment_mnist=False).as_dict("mnist")
+    assert changed["ema_decay"] == 0.999 and changed["augment_mnist"] is False
+    assert zoo.cache_key(zoo.spec("mnist", "split", quick, 0)) != zoo.cache_key(
+        {**zoo.spec("mnist", "split", quick, 0), "settings": changed}
+    )
+    with pytest.raises(ValueError, match="unknown lr_schedule 'linear'"):
+        dataclasses.replace(quick, lr_schedule="linear")
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        dataclasses.replace(quick, ema_decay=1.0)
+
+
+def test_no_crop_trains_on_the_images_as_they_are(monkeypatch, tmp_path):
+    seen = []
+    original = data.ImageDataset.batch
+
+    def spy(self, index, generator, augment=True):
+        seen.append(augment)
+        return original(self, index, generator, augment)
+
+    monkeypatch.setattr(data.ImageDataset, "batch", spy)
+    for dataset, profile in [("mnist", dataclasses.replace(TINY, augment_mnist=False)), ("cifar10", TINY)]:
+        model = zoo.build_model(dataset, "base", profile.arch_for(dataset))
+        train.train(
+            model, data.load(dataset, "train", subset=64), objective="base", profile=profile, total_steps=2,
+            ce_weight=0.0, seed=0, checkpoint=tmp_path / f"{dataset}.pt", device=torch.device("cpu"), progress=False,
+        )  # fmt: skip
+    assert seen == [False, False, True, True]
+
+
+def test_per_level_widths_build_an_invertible_model():
+    from studylib.config import Arch
+
+    arch = Arch(2, 1, (8, 16))
+    model = zoo.build_model("mnist", "split", arch).eval()
+    widths = [level.flows[0].flows[2].net[0].out_channels for level in model.steps]
+    assert widths == [8, 16]
+    x = data.load("mnist", "test", subset=4).tensors()[0]
+    with torch.no_grad():
+        assert torch.allclose(model.inverse(model(x)[0]), x, atol=1e-4)
+    assert arch.label() == "L2K1H8-16" and Arch(3, 8, 64).label() == "L3K8H64"
+    with pytest.raises(ValueError, match="one width per level"):
+        Arch(3, 8, (32, 64))

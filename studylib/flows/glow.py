@@ -43,9 +43,10 @@ class ConditionalGlow(Flow):
         channels = 2 * in_channels
         self.out_shapes: list[tuple[int, int, int]] = []
         for level in range(arch.levels):
-            self.steps.append(FlowSequence(*(flow_step(channels, arch.hidden) for _ in range(arch.steps))))
+            hidden = arch.hidden_at(level)
+            self.steps.append(FlowSequence(*(flow_step(channels, hidden) for _ in range(arch.steps))))
             if level < arch.levels - 1:
-                self.splits.append(Split(channels, arch.hidden))
+                self.splits.append(Split(channels, hidden))
                 self.out_shapes.append((channels - channels // 2, size, size))
                 channels, size = 4 * (channels // 2), size // 2
         # The last level's output goes first in z, so the split prior's z_s is its start.

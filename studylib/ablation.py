@@ -1,0 +1,131 @@
+"""Training levers measured one at a time at a fixed wall-clock budget.
+
+Each lever changes one setting of a profile. Its training throughput is measured first in a
+short benchmark (so a faster variant gets proportionally more steps), then the variant trains
+for budget x images/s / batch steps and is evaluated on the full test set. Rows are appended
+to a JSON file as they finish, so an interrupted sweep keeps what it measured and resumes at
+the next lever (a lever's own training resumes from its checkpoint)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from studylib import data, evaluate
+from studylib.config import Arch, Profile, family, get_profile
+from studylib.objectives import loss_and_stats
+from studylib.zoo import build_model, get_model
+
+# One setting changed per lever, against the profile as it stands.
+LEVERS: dict[str, dict] = {
+    "baseline": {},
+    "no random crop (MNIST)": {"augment_mnist": False},
+    "EMA weights (0.999)": {"ema_decay": 0.999},
+    "cosine schedule": {"lr_schedule": "cosine"},
+    "peak lr 2e-3": {"lr": 2e-3},
+    "batch 32": {"batch_size": 32},
+    "w = 1": {"ce_weight": 1.0},
+    "level-1 width 32": {"hidden_level1": 32},
+}
+# Measured for throughput only (`studylib bench`): fp32 is 2.7x slower than bf16 here.
+
+
+def variant(profile: Profile, dataset: str, change: dict) -> Profile:
+    """`profile` with one lever's change applied (`hidden_level1` narrows level 1's couplings)."""
+    change = dict(change)
+    if "hidden_level1" in change:
+        arch = profile.arch_for(dataset)
+        widths = (change.pop("hidden_level1"), *(arch.hidden_at(i) for i in range(1, arch.levels)))
+        change["arch"] = {**profile.arch, family(dataset): Arch(arch.levels, arch.steps, widths)}
+    return dataclasses.replace(profile, **change)
+
+
+def images_per_second(profile: Profile, dataset: str, objective: str, iterations: int = 12) -> float:
+    """Training images/s (forward + backward + Adam) of `profile`'s model on this machine."""
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    model = build_model(dataset, objective, profile.arch_for(dataset)).train()
+    x, y = data.load(dataset, "test", subset=profile.batch_size).tensors()
+    opt = torch.optim.Adam(model.parameters(), profile.lr)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=profile.bf16):
+            log_pxy, logits = model.scores(x)
+        loss, _ = loss_and_stats(log_pxy, logits, y, objective, profile.ce_weight, model.n_dims)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step(), step()  # actnorm init and warm-up
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    return iterations * profile.batch_size / (time.perf_counter() - start)
+
+
+def run_lever(
+    lever: str,
+    dataset: str = "mnist",
+    objective: str = "split",
+    profile: str = "quick",
+    minutes: float = 8.0,
+    rate: float | None = None,
+    seed: int = 0,
+    test_subset: int | None = None,
+) -> dict:
+    """Train `lever`'s variant for `minutes` of this machine's time at its measured
+    throughput (or `rate` images/s) and evaluate it on the whole test set (or a seeded
+    `test_subset`)."""
+    if lever not in LEVERS:
+        raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(LEVERS)}")
+    base = get_profile(profile)
+    prof = variant(base, dataset, LEVERS[lever])
+    test = data.load(dataset, "test", subset=test_subset, seed=seed)
+    rate = rate or images_per_second(prof, dataset, objective)
+    steps = int(minutes * 60 * rate / prof.batch_size)
+    if steps < 1:
+        raise ValueError(f"{minutes} minutes at {rate:.0f} images/s is less than one training step")
+    prof = dataclasses.replace(prof, train_steps={**prof.train_steps, family(dataset): steps})
+    model = get_model(dataset, objective, prof, seed, "cpu")  # cached and resumable like any model
+    metrics = evaluate.evaluate(model, test, prof.eval_batch_size)
+    result = model.info
+    return {
+        "lever": lever,
+        "change": {k: str(v) for k, v in LEVERS[lever].items()},
+        "dataset": dataset,
+        "objective": objective,
+        "profile": profile,
+        "arch": prof.arch_for(dataset).label(),
+        "minutes": minutes,
+        "images_per_s": round(rate, 1),
+        "steps": steps,
+        "train_seconds": round(result["train_seconds"], 1),
+        "accuracy": round(100 * metrics["accuracy"], 2),
+        "bpd": round(metrics["bpd"], 4),
+        "n_test": metrics["n"],
+        "final_train_bpd": round(result["history"][-1]["bpd"], 4),
+    }
+
+
+def sweep(levers: list[str], out: Path, **kwargs) -> list[dict]:
+    """Run `levers` in turn, appending each row to `out` (JSON list); levers already in
+    `out` for the same dataset/objective/profile/minutes are skipped. Every lever's
+    throughput is measured first, back to back, so that training runs cannot disturb it."""
+    rows = json.loads(out.read_text()) if out.exists() else []
+    todo = [
+        lever
+        for lever in levers
+        if not any(r["lever"] == lever and all(r[k] == v for k, v in kwargs.items() if k in r) for r in rows)
+    ]
+    dataset, objective = kwargs.get("dataset", "mnist"), kwargs.get("objective", "split")
+    base = get_profile(kwargs.get("profile", "quick"))
+    rates = {lever: images_per_second(variant(base, dataset, LEVERS[lever]), dataset, objective) for lever in todo}
+    for lever in todo:
+        rows.append(run_lever(lever, rate=rates[lever], **kwargs))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1))
+    return rows

@@ -1,0 +1,35 @@
+"""Lever ablation: each lever changes one setting, trains through the model cache for a
+fixed wall-clock budget, and a sweep resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studylib import ablation
+from studylib.config import get_profile
+
+
+def test_variant_changes_one_setting():
+    quick = get_profile("quick")
+    narrow = ablation.variant(quick, "mnist", ablation.LEVERS["level-1 width 32"])
+    assert narrow.arch_for("mnist").label() == "L3K8H32-64-64"
+    assert narrow.arch_for("cifar10") == quick.arch_for("cifar10")
+    assert ablation.variant(quick, "mnist", ablation.LEVERS["baseline"]) == quick
+    assert ablation.variant(quick, "mnist", ablation.LEVERS["w = 1"]).ce_weight == 1.0
+
+
+def test_sweep_trains_each_lever_once_and_resumes(home, tmp_path, monkeypatch):
+    out = tmp_path / "ablation.json"
+    kwargs = {"dataset": "mnist", "objective": "split", "profile": "smoke", "minutes": 0.05, "test_subset": 200}
+    rows = ablation.sweep(["baseline", "level-1 width 32"], out, **kwargs)
+    assert [r["lever"] for r in rows] == ["baseline", "level-1 width 32"]
+    assert rows[1]["arch"] == "L2K2H32-16" and rows[0]["arch"] == "L2K2H16"
+    for r in rows:
+        assert r["steps"] == int(0.05 * 60 * r["images_per_s"] / 32) >= 1 and r["n_test"] == 200
+        assert 0 <= r["accuracy"] <= 100 and r["bpd"] > 0
+    assert json.loads(out.read_text()) == rows
+    assert len(list((home / "models").iterdir())) == 2  # ordinary cache entries
+    monkeypatch.setattr(ablation, "run_lever", lambda *a, **k: pytest.fail("ran a lever twice"))
+    assert ablation.sweep(["baseline"], out, **kwargs) == rows
