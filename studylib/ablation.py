@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from studylib import data, evaluate
+from studylib import data, evaluate, ledger
 from studylib.config import Arch, Profile, family, get_profile
 from studylib.objectives import loss_and_stats
 from studylib.zoo import build_model, get_model
@@ -32,6 +32,11 @@ LEVERS: dict[str, dict] = {
     "level-1 width 32": {"hidden_level1": 32},
 }
 # Measured for throughput only (`studylib bench`): fp32 is 2.7x slower than bf16 here.
+
+
+def results_path(dataset: str, objective: str, profile: str) -> Path:
+    """Where a sweep's rows are kept: the ledger folder's ablation/ (committed for `quick`)."""
+    return ledger.results_dir() / "ablation" / f"{dataset}__{objective}__{profile}.json"
 
 
 def variant(profile: Profile, dataset: str, change: dict) -> Profile:

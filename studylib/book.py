@@ -66,9 +66,12 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
     check_choice("profile", profile, PROFILES)
     out = Path(out or root / "build" / "book" / profile).resolve()  # the kernels run in book/
     (out / "results").mkdir(parents=True, exist_ok=True)
-    for committed in (root / "book" / "results").glob("*.json"):  # a partial run's overview shows the rest
-        if not (out / "results" / committed.name).exists():
-            shutil.copy2(committed, out / "results" / committed.name)
+    committed_dir = root / "book" / "results"
+    for committed in committed_dir.rglob("*.json"):  # a partial run's overview shows the rest, and
+        copy = out / "results" / committed.relative_to(committed_dir)  # chapter 2 the levers
+        if not copy.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(committed, copy)
     todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
     with _env(STUDYLIB_PROFILE=profile, STUDYLIB_RESULTS=str(out / "results")):
         for md in todo:

@@ -80,13 +80,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
-    from studylib import data, evaluate, zoo
+    from studylib import data, distributed, evaluate, zoo
     from studylib.config import get_profile
 
     if args.subset is not None and args.subset < 1:  # before any training
         raise ValueError(f"--subset must be a positive number of test images, got {args.subset}")
     zoo.spec(args.dataset, args.objective, get_profile(args.profile), args.seed, args.ce_weight)
+    distributed.init_from_env(args.device)  # under torchrun: one rank per process
     model = zoo.get_model(args.dataset, args.objective, args.profile, args.seed, args.device, args.ce_weight)
+    if not distributed.is_main():
+        return {}
     subset = args.subset if args.subset is not None or not default_subset else get_profile(args.profile).eval_subset
     test = data.load(args.dataset, "test", subset=subset, seed=args.seed)
     result = evaluate.evaluate(model, test, get_profile(args.profile).eval_batch_size)
@@ -182,7 +185,7 @@ def _bench(args: argparse.Namespace) -> dict:
 def _ablate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from studylib import ablation, ledger
+    from studylib import ablation
 
     levers = args.levers or list(ablation.LEVERS)
     for lever in levers:
@@ -190,8 +193,7 @@ def _ablate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
-    name = f"ablation__{args.dataset}__{args.objective}__{args.profile}.json"
-    out = Path(args.out) if args.out else ledger.results_dir() / name
+    out = Path(args.out) if args.out else ablation.results_path(args.dataset, args.objective, args.profile)
     rows = ablation.sweep(
         levers, out, dataset=args.dataset, objective=args.objective, profile=args.profile, minutes=args.minutes
     )
@@ -205,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command in ("train", "evaluate"):
-            print(json.dumps(_train_or_evaluate(args, default_subset=args.command == "train"), indent=2))
+            result = _train_or_evaluate(args, default_subset=args.command == "train")
+            if result:  # under torchrun, rank 0 reports
+                print(json.dumps(result, indent=2))
         elif args.command == "cache":
             _cache(args.action)
         elif args.command == "book":

@@ -15,9 +15,11 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from studylib import distributed
 from studylib.config import Profile
 from studylib.data import ImageDataset
 from studylib.flows import ConditionalGlow
+from studylib.flows.actnorm import ActNorm
 from studylib.objectives import loss_and_stats
 from studylib.progress import bar as tqdm
 
@@ -83,11 +85,20 @@ def train(
 ) -> dict:
     """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists.
 
+    Under torchrun every rank draws the same global batch (and padding noise) and trains on
+    its 1/N slice with DistributedDataParallel, so N processes follow the one-process run;
+    rank 0 alone writes the checkpoint.
+
     With `profile.ema_decay` > 0 the model ends with the moving average of its weights.
     Returns {"history": [...], "train_seconds": s}. Ctrl-C saves a checkpoint and re-raises
     KeyboardInterrupt; rerunning continues to the same result as an uninterrupted run."""
     torch.set_flush_denormal(True)
+    rank, size = distributed.world()
+    if profile.batch_size % size:
+        raise ValueError(f"batch size {profile.batch_size} does not split over {size} processes")
+    part = slice(rank * profile.batch_size // size, (rank + 1) * profile.batch_size // size)
     model.to(device).train()
+    net = distributed.wrap(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
     ema = averaged(model, profile.ema_decay)
     augment = profile.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
@@ -108,6 +119,8 @@ def train(
         torch.manual_seed(seed)
 
     def save() -> None:
+        if not distributed.is_main():
+            return
         cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
         state = {
             "model": model.state_dict(),
@@ -124,7 +137,8 @@ def train(
         save_atomic(state, checkpoint)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=profile.bf16)
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {data.name}/{objective}", disable=not progress)
+    shown = progress and distributed.is_main()
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {data.name}/{objective}", disable=not shown)
     with _deferred_interrupt() as interrupt, bar:
         while step < total_steps:
             started = time.perf_counter()
@@ -134,12 +148,19 @@ def train(
             index = torch.randint(len(data), (profile.batch_size,), generator=batches)
             x, y = data.batch(index, batches, augment)
             x, y = x.to(device), y.to(device)
-            with autocast:
-                log_pxy, logits = model.scores(x)
-            loss, stats = loss_and_stats(log_pxy, logits, y, objective, ce_weight, model.n_dims)
+            noise = torch.rand(x.shape).to(device) if size > 1 else None  # the one-process draw
+            if size > 1 and not all(bool(m.initialized) for m in model.modules() if isinstance(m, ActNorm)):
+                with torch.no_grad(), model.pad.given(noise):
+                    model(x)  # ActNorm's data-dependent init from the global batch, as in one process
+            with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():
+                log_pxy, logits = net(x[part])
+            loss, stats = loss_and_stats(log_pxy, logits, y[part], objective, ce_weight, model.n_dims)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), profile.clip_grad_norm).item()
+            if size > 1:  # the global batch's statistics, and a Ctrl-C seen by any rank stops all
+                *values, hit = distributed.mean([*stats.values(), float(interrupt["hit"])], device)
+                stats, interrupt["hit"] = dict(zip(stats, values, strict=True)), hit > 0
             if not (math.isfinite(stats["loss"]) and math.isfinite(grad_norm)):
                 kept = (
                     f"the last good checkpoint ({checkpoint}) is kept" if checkpoint.exists() else "no checkpoint yet"
@@ -171,4 +192,4 @@ def train(
             for mine, mean in zip(model.parameters(), ema.module.parameters(), strict=True):
                 mine.copy_(mean)
     model.eval()
-    return {"history": history, "train_seconds": seconds}
+    return {"history": history, "train_seconds": seconds, "batch_per_process": profile.batch_size // size}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from studylib import data, paths
+from studylib import data, distributed, paths
 from studylib.config import Arch, Profile, check_choice, family, get_profile, resolve_device
 from studylib.flows import ConditionalGlow
 from studylib.objectives import prior_for
@@ -124,10 +124,12 @@ def get_model(
             warnings.warn(f"corrupt cache entry {folder.name} ({err}); rebuilding it", stacklevel=2)
             shutil.rmtree(folder)
     train_data = data.load(dataset, "train", seed=seed)  # fails before anything is written
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spec.json").write_text(json.dumps(model_spec, indent=2, sort_keys=True))
     checkpoint = folder / "checkpoint.pt"
-    _discard_if_unreadable(checkpoint)
+    if distributed.is_main():  # under torchrun, rank 0 alone writes the entry
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "spec.json").write_text(json.dumps(model_spec, indent=2, sort_keys=True))
+        _discard_if_unreadable(checkpoint)
+    distributed.barrier()
     torch.manual_seed(seed)
     model = build_model(dataset, objective, prof.arch_for(dataset))
     result = train(
@@ -143,7 +145,10 @@ def get_model(
         progress=progress,
     )
     info = {"spec": model_spec, "key": folder.name, "device": dev.type, "torch": torch.__version__, **result}
-    save_atomic({"config": model.config, "state_dict": model.cpu().state_dict(), "info": info}, folder / "model.pt")
-    (folder / "model.sha256").write_text(_sha256(folder / "model.pt"))
-    checkpoint.unlink(missing_ok=True)
+    info["processes"] = distributed.world()[1]
+    if distributed.is_main():
+        save_atomic({"config": model.config, "state_dict": model.cpu().state_dict(), "info": info}, folder / "model.pt")
+        (folder / "model.sha256").write_text(_sha256(folder / "model.pt"))
+        checkpoint.unlink(missing_ok=True)
+    distributed.barrier()
     return _load_entry(folder, dev)

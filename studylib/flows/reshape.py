@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -56,9 +57,23 @@ class ChannelPad(Flow):
         self.scale = scale
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("fixed_noise", torch.rand(channels, size, size, generator=gen))
+        self._given: torch.Tensor | None = None
+
+    @contextlib.contextmanager
+    def given(self, noise: torch.Tensor):
+        """Use `noise` instead of a fresh draw while training (a rank's slice of the noise a
+        one-process step would draw for the whole batch)."""
+        self._given = noise
+        try:
+            yield
+        finally:
+            self._given = None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        noise = torch.rand_like(x) if self.training else self.fixed_noise.expand_as(x)
+        if self.training:
+            noise = self._given if self._given is not None else torch.rand_like(x)
+        else:
+            noise = self.fixed_noise.expand_as(x)
         logdet = x.new_full((x.shape[0],), x[0].numel() * math.log(self.scale))
         return torch.cat([x, noise * self.scale], 1), logdet
 

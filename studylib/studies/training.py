@@ -4,12 +4,13 @@ levers behind the `quick` profile."""
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
-from studylib import data, paper
+from studylib import ablation, data, paper
 from studylib.chapter import Params
 from studylib.config import OBJECTIVES, check_choice
 from studylib.flows import ConditionalGlow
@@ -146,3 +147,27 @@ def samples(params: Params, temperature: float, per_class: int = 8):
     """Samples of the chapter's model from p(x|y), one row per class."""
     model = model_for(params, params.objective, params.seed)
     return class_samples(model, per_class, temperature, data.CLASSES[params.dataset])
+
+
+def levers(dataset: str = "mnist", objective: str = "split", profile: str = "quick") -> str:
+    """The lever ablation measured by `studylib ablate` (read from the ledger folder): each
+    lever's throughput, steps within the budget, test bits/dim and accuracy, and the change
+    against the baseline row."""
+    path = ablation.results_path(dataset, objective, profile)
+    if not path.exists():
+        return f"no lever ablation for {dataset}/{objective}/{profile} yet: run `studylib ablate` ({path.name})"
+    rows = json.loads(path.read_text())
+    base = next((r for r in rows if r["lever"] == "baseline"), None)
+    lines = [
+        f"{dataset}, {objective} objective, {profile} profile, {rows[0]['minutes']:g} CPU minutes per lever, "
+        f"{rows[0]['n_test']} test images",
+        f"{'lever':<24} {'model':<15} {'img/s':>6} {'steps':>6} {'bpd':>6} {'acc %':>6} {'d bpd':>7} {'d acc':>6}",
+    ]
+    for r in rows:
+        d_bpd = f"{r['bpd'] - base['bpd']:+.3f}" if base else ""
+        d_acc = f"{r['accuracy'] - base['accuracy']:+.1f}" if base else ""
+        lines.append(
+            f"{r['lever']:<24} {r['arch']:<15} {r['images_per_s']:>6.0f} {r['steps']:>6} {r['bpd']:>6.3f} "
+            f"{r['accuracy']:>6.1f} {d_bpd:>7} {d_acc:>6}"
+        )
+    return "\n".join(lines)
