@@ -103,6 +103,21 @@ def test_chapter_page_renders(site, browser, md):
     assert math[0] == math[1], f"{math[0] - math[1]} of {math[0]} formulas were not typeset"
     assert math[2] == 0, "MathJax reported errors"
     assert math[0] > 0 or not has_math, "the chapter has math but the page shows none"
+    overflow = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main pre'))"
+        ".filter(p => !p.closest('.cell_output'))"
+        ".filter(p => p.scrollWidth > p.clientWidth)"
+        ".map(p => [p.scrollWidth, p.clientWidth, p.textContent.split('\\n').reduce("
+        "(a, l) => l.length > a.length ? l : a, '')]);"
+    )
+    assert not overflow, f"code blocks scroll sideways (content, box, longest line): {overflow}"
+    column, wide = browser.execute_script(
+        "const article = document.querySelector('main article, main .bd-article');"
+        "const width = article.clientWidth;"
+        "return [width, Array.from(article.querySelectorAll('img'))"
+        ".filter(i => i.getBoundingClientRect().width > width + 1).map(i => i.getBoundingClientRect().width)];"
+    )
+    assert not wide, f"figures wider than the text column ({column} px): {wide}"
     errors = browser.find_elements("css selector", ".output.traceback, .output.error, .output.stderr .ansi-red-fg")
     assert not errors, [e.text[:200] for e in errors]
     ARTIFACTS.mkdir(exist_ok=True)

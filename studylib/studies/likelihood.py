@@ -12,6 +12,7 @@ import torch
 
 from studylib import evaluate
 from studylib.chapter import Params
+from studylib.ledger import claim
 from studylib.objectives import bits_per_dim
 from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
 
@@ -70,3 +71,53 @@ def nll_histograms(panels: dict[str, tuple]):
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def margins_text(results: dict[str, Margins], quantile: float) -> str:
+    """Section 4.2's numbers per dataset: the logit gap a confident classifier needs, the gap
+    the model has, and how widely the NLL varies between images."""
+    lines = []
+    for name, m in results.items():
+        s = m.stats(quantile)
+        lines += [
+            f"{name}: {len(m.correct_bpd)} test images",
+            f"  logit gap needed for p(y|x) >= 1 - 1e-5      {s['needed_gap_nats']:8.1f} nats",
+            f"  median gap, best wrong minus correct class   {s['median_gap_nats']:8.2f} nats"
+            f" ({s['median_gap_bpd']:.5f} bits/dim)",
+            f"  spread of the correct-class NLL: std          {s['nll_std_nats']:8.1f} nats",
+            f"                                   5-95 % range {s['nll_5_95_nats']:8.1f} nats",
+            f"  threshold T at the {quantile:.0%} quantile          {s['threshold_bpd']:8.3f} bits/dim"
+            f" (recall {s['threshold_recall']:.3f})",
+            f"  wrong-class NLL still below T                {100 * s['wrong_below_threshold']:8.1f} %",
+        ]
+    return "\n".join(lines)
+
+
+def claims(results: dict[str, Margins], quantile: float) -> list[dict]:
+    """Ledger rows: the median gap, the NLL spread and the wrong-class NLL below T per dataset."""
+    rows = []
+    for name, m in results.items():
+        s = m.stats(quantile)
+        rows += [
+            claim(
+                f"{name}: median NLL gap wrong vs correct",
+                round(s["median_gap_nats"], 2),
+                None,
+                "nats",
+                "paper: histograms overlap (Fig. 3)",
+            ),
+            claim(
+                f"{name}: std of test NLL",
+                round(s["nll_std_nats"], 1),
+                None,
+                "nats",
+                f"needed gap {s['needed_gap_nats']:.1f} nats",
+            ),
+            claim(
+                f"{name}: wrong-class NLL below the {quantile:.0%} threshold",
+                round(100 * s["wrong_below_threshold"], 1),
+                None,
+                "%",
+            ),
+        ]
+    return rows

@@ -118,6 +118,13 @@ def tradeoff(params: Params, weights: list[float]) -> list[dict]:
     return [unique[w] for w in sorted(unique)]
 
 
+def tradeoff_text(points: list[dict]) -> str:
+    """One line per weight w: test accuracy and bits/dim."""
+    return "\n".join(
+        f"w = {p['ce_weight']:<5g} accuracy {100 * p['accuracy']:5.1f} %   bits/dim {p['bpd']:.3f}" for p in points
+    )
+
+
 def training_curves(histories: dict[str, list[dict]]):
     """Loss, bits/dim and accuracy against optimiser steps, one line per model (Chapter 2)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
