@@ -16,7 +16,7 @@ $(BIN)/python:
 # Everything CI checks: lint, unit tests, pairs in sync, the offline HTML in headless
 # Chromium, every chapter executed at `smoke`, and nbval on the committed notebooks.
 test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,book]'
+	$(BIN)/pip install --quiet -e '.[dev,book,bench]'
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
 	$(BIN)/ruff check .

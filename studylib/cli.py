@@ -6,7 +6,6 @@ import argparse
 import json
 import shutil
 import sys
-import time
 
 from studylib.config import DATASETS, DEVICES, OBJECTIVES, PROFILES
 from studylib.data import DataError
@@ -55,14 +54,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "clear"))
     p = sub.add_parser("bench", help="training and evaluation images/s of a GLOW size (a benchmark, not a test)")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
-    p.add_argument("--objective", default="reweighted", choices=OBJECTIVES)
     p.add_argument("--levels", type=int, default=3)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--iterations", type=int, default=None, help="timed steps per round (default 10; 5 with --peers)")
     p.add_argument("--bf16", action="store_true", help="coupling networks under bfloat16 autocast")
     p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--peers", action="store_true", help="compare with normflows and FrEIA (the bench extra)")
+    p.add_argument("--profile", default="quick", choices=PROFILES, help="--peers: the configurations compared")
+    p.add_argument("--repeats", type=int, default=3, help="--peers: interleaved rounds (the median is kept)")
+    p.add_argument("--out", default=None, help="--peers: JSON file of the results")
     p = sub.add_parser("ablate", help="train one profile's variants, one lever at a time, at a fixed wall-clock budget")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--objective", default="split", choices=OBJECTIVES)
@@ -135,51 +137,54 @@ def _book(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> dict:
     import torch
 
-    from studylib import data
+    from studylib import bench, data
     from studylib.config import Arch, resolve_device
-    from studylib.objectives import loss_and_stats
-    from studylib.zoo import build_model
 
     torch.set_flush_denormal(True)
     device = resolve_device(args.device)
     torch.manual_seed(0)
-    model = build_model(args.dataset, args.objective, Arch(args.levels, args.steps, args.hidden)).to(device)
-    ds = data.load(args.dataset, "test", subset=args.batch_size)
-    x, y = ds.tensors()
-    x, y = x.to(device), y.to(device)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-
-    def train_step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            log_pxy, logits = model.scores(x)
-        loss, _ = loss_and_stats(log_pxy, logits, y, args.objective, 1.0, model.n_dims)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def eval_step() -> None:
-        with torch.no_grad():
-            model.log_prob(x)
-
-    def rate(fn, mode: str) -> float:
-        model.train(mode == "train")
-        fn()  # warm-up (and actnorm init)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(args.iterations):
-            fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return args.iterations * args.batch_size / (time.perf_counter() - start)
-
+    contender = bench.ours(3 if args.dataset == "cifar10" else 1, Arch(args.levels, args.steps, args.hidden))
+    contender.module.to(device)
+    x, y = data.load(args.dataset, "test", subset=args.batch_size).tensors()
+    rates = bench.measure([contender], x.to(device), y.to(device), {"studylib": args.bf16}, args.iterations or 10, 1)
     return {
-        "config": f"{args.dataset} L{args.levels}K{args.steps}H{args.hidden} batch {args.batch_size} bf16={args.bf16}",
+        "config": f"{args.dataset} {contender.note.split(',')[0]} batch {args.batch_size} bf16={args.bf16}",
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "train_images_per_s": round(rate(train_step, "train"), 1),
-        "eval_images_per_s": round(rate(eval_step, "eval"), 1),
+        "train_images_per_s": round(rates["studylib"]["train"], 1),
+        "eval_images_per_s": round(rates["studylib"]["eval"], 1),
     }
+
+
+def _peers(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from studylib import bench, ledger
+
+    rows = bench.peers(args.profile, args.iterations or 5, args.repeats)
+    for r in rows:
+        half = f"{r['train_bf16']:>7.1f}" if r["train_bf16"] is not None else "  fails"
+        print(
+            f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} params  train {r['train_fp32']:>7.1f} fp32 "
+            f"{half} bf16  eval {r['eval_fp32']:>7.1f} fp32  images/s"
+        )
+    for r in rows:
+        print(f"  {r['dataset']} {r['model']}: {r['built']} ({r['config']})")
+    ratios = bench.speedups(rows)
+    for dataset, ratio in ratios.items():
+        print(
+            f"{dataset}: train speedup over the faster peer "
+            f"{ratio['float32']:.2f}x (float32), {ratio['best']:.2f}x (best)"
+        )
+    out = Path(args.out) if args.out else ledger.results_dir() / "bench" / f"peers__{args.profile}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "speedups": ratios}, indent=1))
+    print(f"rows in {out}")
+    worst = {k: min(r[k] for r in ratios.values()) for k in ("float32", "best")}
+    print(
+        f"train speedup over the faster peer: {worst['float32']:.2f}\u00d7 (float32), {worst['best']:.2f}\u00d7 (best)"
+    )
 
 
 def _ablate(args: argparse.Namespace) -> None:
@@ -216,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             _book(args)
         elif args.command == "ablate":
             _ablate(args)
+        elif args.peers:
+            _peers(args)
         else:
             print(json.dumps(_bench(args), indent=2))
     except KeyboardInterrupt as err:

@@ -1,0 +1,262 @@
+"""Throughput benchmark: training images/s (forward + backward + Adam) and evaluation
+images/s of our conditional GLOW, and of the same configuration built from the peer
+libraries normflows (Glow blocks, multi-scale flow, class-conditional Gaussians) and FrEIA
+(all-in-one GLOW-style coupling blocks in a multi-scale graph, our class-conditional
+prior), measured side by side in one process, interleaved, with the same torch settings.
+
+normflows and FrEIA are the `bench` extra, imported only when the peers are asked for."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from studylib.config import Arch
+from studylib.flows.reshape import ChannelPad
+from studylib.priors import ClassGaussianPrior
+from studylib.zoo import build_model
+
+SIZE, CLASSES = 32, 10
+
+
+@dataclass
+class Contender:
+    """One model under test: `nll(x, y)` -> (B,) negative log-likelihood in nats of the
+    true class, for x of shape (B, c, 32, 32); `note` says how it was built."""
+
+    name: str
+    module: nn.Module
+    nll: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    note: str
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+
+def ours(channels: int, arch: Arch) -> Contender:
+    """Our conditional GLOW (bf16 autocast, where used, covers the coupling networks only)."""
+    model = build_model("cifar10" if channels == 3 else "mnist", "base", arch)
+
+    def nll(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -model.log_prob(x).gather(1, y[:, None]).squeeze(1)
+
+    return Contender("studylib", model, nll, f"ConditionalGlow {arch.label()}, Gaussian prior per class")
+
+
+def _padded(channels: int) -> ChannelPad:
+    """The peers get the same noise channels as our flow (log-det included)."""
+    return ChannelPad(channels, SIZE)
+
+
+def normflows_glow(channels: int, arch: Arch) -> Contender:
+    """normflows: per level K GlowBlocks (affine coupling with sigmoid scale, LU 1x1
+    convolution, actnorm; coupling net conv3x3-ReLU-conv1x1-ReLU-conv3x3, zero-initialised),
+    the squeeze at the end of each level as in ours, a class-conditional diagonal Gaussian
+    for the half that leaves at each split and for the final latent."""
+    import normflows as nf
+
+    pad = _padded(channels)
+    flows, merges, q0 = [], [], []
+    c, size = 2 * channels, SIZE
+    shapes = []
+    for level in range(arch.levels):
+        blocks = [
+            nf.flows.GlowBlock(c, arch.hidden_at(level), split_mode="channel", scale=True) for _ in range(arch.steps)
+        ]
+        if level > 0:  # normflows runs z -> x: its Squeeze un-squeezes there, squeezes here
+            blocks.append(nf.flows.Squeeze())
+        flows.append(blocks)
+        if level < arch.levels - 1:
+            shapes.append((c // 2, size, size))
+            c, size = 4 * (c // 2), size // 2
+    shapes.append((c, size, size))
+    # MultiscaleFlow lists levels from the latent end: reverse ours.
+    flows = flows[::-1]
+    q0 = [nf.distributions.ClassCondDiagGaussian(s, CLASSES) for s in shapes[::-1]]
+    merges = [nf.flows.Merge() for _ in range(arch.levels - 1)]
+    model = nf.MultiscaleFlow(q0, flows, merges)
+    wrapper = nn.ModuleDict({"pad": pad, "flow": model})
+
+    def nll(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h, logdet = pad(x)
+        return -(model.log_prob(h, y) + logdet)
+
+    note = f"nf.MultiscaleFlow of nf.flows.GlowBlock, {arch.label()}, ClassCondDiagGaussian per scale"
+    return Contender("normflows", wrapper, nll, note)
+
+
+def freia_glow(channels: int, arch: Arch) -> Contender:
+    """FrEIA: per level K AllInOneBlocks (one affine coupling with our coupling net, a
+    learned global affine scaling like actnorm, a soft random orthogonal permutation: FrEIA
+    has no learned 1x1 convolution), split and squeeze at the end of each level in a
+    GraphINN, and our class-conditional Gaussian prior on the concatenated latent."""
+    import FrEIA.framework as Ff
+    import FrEIA.modules as Fm
+
+    from studylib.flows.coupling import coupling_net
+
+    pad = _padded(channels)
+    c = 2 * channels
+    nodes = [Ff.InputNode(c, SIZE, SIZE, name="input")]
+    leaving = []
+    for level in range(arch.levels):
+        hidden = arch.hidden_at(level)
+        for _ in range(arch.steps):
+            nodes.append(
+                Ff.Node(
+                    nodes[-1],
+                    Fm.AllInOneBlock,
+                    {
+                        "subnet_constructor": lambda cin, cout, h=hidden: coupling_net(cin, h, cout),
+                        "permute_soft": True,
+                    },
+                )
+            )
+        if level < arch.levels - 1:
+            split = Ff.Node(nodes[-1], Fm.Split, {"dim": 0})  # two equal halves
+            nodes.append(split)
+            leaving.append(Ff.Node(split.out1, Fm.Flatten, {}))
+            nodes.append(leaving[-1])
+            nodes.append(Ff.Node(split.out0, Fm.IRevNetDownsampling, {}))
+            c = 4 * (c // 2)
+    nodes.append(Ff.Node(nodes[-1], Fm.Flatten, {}))
+    concat = Ff.Node([nodes[-1].out0, *(n.out0 for n in leaving)], Fm.Concat, {"dim": 0})
+    nodes += [concat, Ff.OutputNode(concat)]
+    inn = Ff.GraphINN(nodes)
+    prior = ClassGaussianPrior(2 * channels * SIZE * SIZE, CLASSES)
+    wrapper = nn.ModuleDict({"pad": pad, "flow": inn, "prior": prior})
+
+    def nll(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h, logdet = pad(x)
+        z, jac = inn(h)
+        return -(prior.log_prob(z).gather(1, y[:, None]).squeeze(1) + jac + logdet)
+
+    note = f"Ff.GraphINN of Fm.AllInOneBlock (permute_soft), {arch.label()}, Gaussian prior per class"
+    return Contender("FrEIA", wrapper, nll, note)
+
+
+BUILDERS = {"studylib": ours, "normflows": normflows_glow, "FrEIA": freia_glow}
+
+
+def _rate(step: Callable[[], None], images: int, iterations: int, cuda: bool) -> float:
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+    return images * iterations / (time.perf_counter() - start)
+
+
+def measure(
+    contenders: list[Contender],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bf16: dict[str, bool],
+    iterations: int = 5,
+    repeats: int = 3,
+) -> dict[str, dict[str, float]]:
+    """Median training and evaluation images/s of each contender over `repeats` rounds,
+    the contenders interleaved within each round so that a slow spell hits all alike."""
+    dims = x[0].numel()
+    steps = {}
+    for c in contenders:
+        opt = torch.optim.Adam(c.module.parameters(), 1e-3)
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16[c.name] else contextlib.nullcontext()
+
+        def train_step(c=c, opt=opt, autocast=autocast) -> None:
+            with autocast:
+                loss = c.nll(x, y).float().mean() / dims
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        @torch.no_grad()
+        def eval_step(c=c) -> None:
+            c.nll(x, y)
+
+        c.module.train()
+        train_step(), train_step()  # data-dependent init and warm-up
+        steps[c.name] = (train_step, eval_step)
+    rates = {c.name: {"train": [], "eval": []} for c in contenders}
+    for _ in range(repeats):
+        for c in contenders:
+            train_step, eval_step = steps[c.name]
+            c.module.train()
+            rates[c.name]["train"].append(_rate(train_step, len(x), iterations, x.is_cuda))
+            c.module.eval()
+            rates[c.name]["eval"].append(_rate(eval_step, len(x), iterations, x.is_cuda))
+    return {name: {k: statistics.median(v) for k, v in r.items()} for name, r in rates.items()}
+
+
+def peers(profile: str = "quick", iterations: int = 5, repeats: int = 3, batch_size: int | None = None) -> list[dict]:
+    """For the profile's MNIST and CIFAR-10 configurations: every contender's training and
+    evaluation images/s in float32 and under bf16 autocast, with parameter counts and how
+    each was built. A contender that fails under bf16 is reported so and compared in float32."""
+    from studylib import data
+    from studylib.config import get_profile
+
+    torch.set_flush_denormal(True)
+    prof = get_profile(profile)
+    batch = batch_size or prof.batch_size
+    rows = []
+    for dataset, channels in (("mnist", 1), ("cifar10", 3)):
+        arch = prof.arch_for(dataset)
+        x, y = data.load(dataset, "test", subset=batch).tensors()
+        torch.manual_seed(0)
+        contenders = [build(channels, arch) for build in BUILDERS.values()]
+        fp32 = measure(contenders, x, y, {c.name: False for c in contenders}, iterations, repeats)
+        torch.manual_seed(0)
+        again = [build(channels, arch) for build in BUILDERS.values()]
+        usable = []
+        for c in again:
+            try:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    c.nll(x, y).float().mean().backward()
+                usable.append(c)
+            except RuntimeError:
+                pass
+        bf16 = measure(usable, x, y, {c.name: True for c in usable}, iterations, repeats)
+        for c in contenders:
+            half = bf16.get(c.name)
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": c.name,
+                    "config": f"{arch.label()}, batch {batch}, {torch.get_num_threads()} threads",
+                    "built": c.note,
+                    "parameters": c.parameters,
+                    "train_fp32": round(fp32[c.name]["train"], 1),
+                    "eval_fp32": round(fp32[c.name]["eval"], 1),
+                    "train_bf16": round(half["train"], 1) if half else None,
+                    "eval_bf16": round(half["eval"], 1) if half else None,
+                }
+            )
+    return rows
+
+
+def speedups(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Per dataset: our training images/s over the faster peer's, in float32 and each at its
+    best setting (the faster of float32 and bf16)."""
+
+    def best(r: dict) -> float:
+        return max(r["train_fp32"], r["train_bf16"] or 0.0)
+
+    out = {}
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        us = next(r for r in mine if r["model"] == "studylib")
+        others = [r for r in mine if r["model"] != "studylib"]
+        out[dataset] = {
+            "float32": us["train_fp32"] / max(r["train_fp32"] for r in others),
+            "best": best(us) / max(best(r) for r in others),
+        }
+    return out

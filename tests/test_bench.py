@@ -1,0 +1,59 @@
+"""The peer benchmark: our GLOW and the same configuration built from normflows and FrEIA
+(the bench extra), compared side by side; its last line is what scripts read."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from studylib import bench
+from studylib.config import Arch
+
+pytest.importorskip("normflows")
+pytest.importorskip("FrEIA")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_peers_build_the_same_configuration(channels):
+    arch = Arch(2, 2, 8)
+    torch.manual_seed(0)
+    contenders = [build(channels, arch) for build in bench.BUILDERS.values()]
+    x, y = torch.rand(4, channels, 32, 32) - 0.5, torch.arange(4)
+    ours = contenders[0].parameters
+    for c in contenders:
+        assert abs(c.parameters - ours) / ours < 0.02, (c.name, c.parameters, ours)
+        c.module.train()
+        nll = c.nll(x, y)
+        assert nll.shape == (4,) and torch.isfinite(nll).all()
+        nll.mean().backward()
+        assert all(p.grad is not None for p in c.module.parameters() if p.requires_grad), c.name
+
+
+def test_speedups_divide_by_the_faster_peer():
+    rows = [
+        {"dataset": "mnist", "model": "studylib", "train_fp32": 300.0, "train_bf16": 600.0},
+        {"dataset": "mnist", "model": "normflows", "train_fp32": 200.0, "train_bf16": 150.0},
+        {"dataset": "mnist", "model": "FrEIA", "train_fp32": 100.0, "train_bf16": None},
+    ]
+    assert bench.speedups(rows) == {"mnist": {"float32": 1.5, "best": 3.0}}
+
+
+def test_bench_peers_command_reports_and_records(tmp_path):
+    out = tmp_path / "peers.json"
+    cmd = [sys.executable, "-m", "studylib"]
+    done = subprocess.run(
+        cmd + ["bench", "--peers", "--profile", "smoke", "--iterations", "1", "--repeats", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"train speedup over the faster peer: \d+\.\d\d× \(float32\), \d+\.\d\d× \(best\)", last)
+    recorded = json.loads(out.read_text())
+    assert {r["model"] for r in recorded["rows"]} == {"studylib", "normflows", "FrEIA"}
+    assert set(recorded["speedups"]) == {"mnist", "cifar10"}
