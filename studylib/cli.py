@@ -64,7 +64,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", action="store_true", help="compare with normflows and FrEIA (the bench extra)")
     p.add_argument("--profile", default="quick", choices=PROFILES, help="--peers: the configurations compared")
     p.add_argument("--repeats", type=int, default=3, help="--peers: interleaved rounds (the median is kept)")
-    p.add_argument("--out", default=None, help="--peers: JSON file of the results")
+    p.add_argument("--foolbox", action="store_true", help="our boundary attack against foolbox's (the bench extra)")
+    p.add_argument("--images", type=int, default=16, help="--foolbox: correctly classified test images attacked")
+    p.add_argument("--attack-steps", type=int, default=1000, help="--foolbox: foolbox BoundaryAttack steps")
+    p.add_argument("--out", default=None, help="--peers / --foolbox: JSON file of the results")
     p = sub.add_parser("ablate", help="train one profile's variants, one lever at a time, at a fixed wall-clock budget")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--objective", default="split", choices=OBJECTIVES)
@@ -187,6 +190,41 @@ def _peers(args: argparse.Namespace) -> None:
     )
 
 
+def _foolbox(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from studylib import bench, data, ledger, paper, zoo
+
+    if args.images < 1 or args.attack_steps < 1:
+        raise ValueError("--images and --attack-steps must be positive")
+    model = zoo.get_model(args.dataset, "split", args.profile, 0, "cpu")
+    x, y = data.load(args.dataset, "test", subset=10 * args.images).tensors()
+    with torch.no_grad():
+        right = model.log_prob(x).argmax(1) == y
+    x, y = x[right][: args.images], y[right][: args.images]
+    eps = paper.EPSILON[args.dataset]
+    rows = bench.boundary_vs_foolbox(model, x, y, eps, args.attack_steps)
+    for r in rows:
+        print(
+            f"{r['attack']:<26} {r['budget']:<24} success within eps {eps:.3g}: {r['success_within_eps']:5.1f} %  "
+            f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
+        )
+    out = (
+        Path(args.out)
+        if args.out
+        else ledger.results_dir() / "bench" / f"boundary__{args.dataset}__{args.profile}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": model.info["key"], "eps": eps, "rows": rows}, indent=1))
+    theirs, ours = rows
+    same = ours["success_within_eps"] >= theirs["success_within_eps"]
+    share = ours["images_scored"] / theirs["images_scored"]
+    print(f"same success as foolbox: {same}, at {share:.2f} of its model queries")
+
+
 def _ablate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -223,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             _ablate(args)
         elif args.peers:
             _peers(args)
+        elif args.foolbox:
+            _foolbox(args)
         else:
             print(json.dumps(_bench(args), indent=2))
     except KeyboardInterrupt as err:

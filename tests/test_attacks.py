@@ -125,6 +125,18 @@ def test_done_images_stop_costing_queries():
     assert model.queries <= 4 * 200 + 4 * 50  # never more than budget (plus failed noise draws)
 
 
+def test_boundary_attack_stops_each_image_once_within_eps():
+    model = Linear()
+    x, y = _batch(model, n=6)
+    free = boundary_attack(model, x, y, max_queries=600, seed=0, progress=False)
+    eps = float(free.l2.median()) * 1.5
+    stopped = boundary_attack(model, x, y, max_queries=600, eps=eps, seed=0, progress=False)
+    inside = stopped.l2 <= eps
+    assert inside.sum() >= (free.l2 <= eps).sum()  # the same success rate within eps
+    assert stopped.queries[inside].sum() < free.queries[inside].sum()  # at fewer queries
+    assert (stopped.queries <= 600).all()
+
+
 def test_targeted_detection_aware_boundary_attack():
     model = Linear(classes=3)
     x, y = _batch(model, n=20)

@@ -57,3 +57,16 @@ def test_bench_peers_command_reports_and_records(tmp_path):
     recorded = json.loads(out.read_text())
     assert {r["model"] for r in recorded["rows"]} == {"studylib", "normflows", "FrEIA"}
     assert set(recorded["speedups"]) == {"mnist", "cifar10"}
+
+
+def test_boundary_comparison_counts_both_attacks_on_the_same_images(home):
+    pytest.importorskip("foolbox")
+    from studylib import data, zoo
+
+    model = zoo.get_model("mnist", "split", "smoke", progress=False)
+    x, y = data.load("mnist", "test", subset=4).tensors()
+    theirs, ours = bench.boundary_vs_foolbox(model, x, y, eps=1.5, steps=20)
+    assert theirs["images"] == ours["images"] == 4
+    assert theirs["model_calls"] > 0 and theirs["images_scored"] >= 4 * 20
+    assert ours["images_scored"] <= theirs["images_scored"] // 3 + 4  # a third of foolbox's queries
+    assert 0 <= ours["success_within_eps"] <= 100

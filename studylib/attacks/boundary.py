@@ -76,6 +76,7 @@ def boundary_attack(
     adapt_every: int = 10,
     init_tries: int = 50,
     line_search_steps: int = 10,
+    eps: float | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> AttackResult:
@@ -84,7 +85,8 @@ def boundary_attack(
     correctly classified, undetected test images of the target class). With `detector`,
     the criterion uses the (C+1)-way classifier, so a success is also undetected (and every
     point it keeps fools the classifier, so `fooled_l2` equals `l2`).
-    `max_queries` is each image's budget, initialisation included."""
+    `max_queries` is each image's budget, initialisation included; with `eps`, an image is
+    done (and costs no more queries) once its adversarial is within L2 distance `eps`."""
     if max_queries < 1:
         raise ValueError(f"max_queries must be >= 1, got {max_queries}")
     if (target_class is None) != (starts is None):
@@ -122,6 +124,8 @@ def boundary_attack(
     bar = tqdm(total=int(max_queries), desc="boundary attack", disable=not progress)
     while True:
         active = valid & (queries + 2 <= max_queries) & (src > 1e-7)
+        if eps is not None:
+            active &= (adv - x).flatten(1).norm(dim=1) > eps
         idx = all_idx[active]
         if len(idx) == 0:
             break
