@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from studylib import distributed
 from studylib.config import Profile
@@ -40,8 +40,17 @@ def learning_rate(step: int, profile: Profile, total_steps: int) -> float:
 
 
 def averaged(model: torch.nn.Module, decay: float) -> AveragedModel | None:
-    """Polyak/EMA copy of `model`'s parameters (None when `decay` is 0)."""
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay)) if decay > 0 else None
+    """Polyak/EMA copy of `model`'s parameters (None when `decay` is 0). The decay ramps up
+    as min(decay, (1 + n) / (10 + n)) over the n updates so far, so that in a short run the
+    first steps' weights do not linger in the average."""
+    if decay <= 0:
+        return None
+
+    def ema(average: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        rate = min(decay, (1 + int(n)) / (10 + int(n)))
+        return average + (current - average) * (1 - rate)
+
+    return AveragedModel(model, avg_fn=ema)
 
 
 def save_atomic(obj: object, path: Path) -> None:
