@@ -13,16 +13,28 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from studylib import ledger
 from studylib.config import Arch
 from studylib.flows.reshape import ChannelPad
 from studylib.priors import ClassGaussianPrior
 from studylib.zoo import build_model
 
 SIZE, CLASSES = 32, 10
+
+
+def peers_path(profile: str) -> Path:
+    """Where `studylib bench --peers` records its rows (the ledger folder's bench/)."""
+    return ledger.results_dir() / "bench" / f"peers__{profile}.json"
+
+
+def boundary_path(dataset: str, profile: str) -> Path:
+    """Where `studylib bench --foolbox` records its rows."""
+    return ledger.results_dir() / "bench" / f"boundary__{dataset}__{profile}.json"
 
 
 @dataclass

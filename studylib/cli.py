@@ -163,7 +163,7 @@ def _peers(args: argparse.Namespace) -> None:
     import json
     from pathlib import Path
 
-    from studylib import bench, ledger
+    from studylib import bench
 
     rows = bench.peers(args.profile, args.iterations or 5, args.repeats)
     for r in rows:
@@ -180,7 +180,7 @@ def _peers(args: argparse.Namespace) -> None:
             f"{dataset}: train speedup over the faster peer "
             f"{ratio['float32']:.2f}x (float32), {ratio['best']:.2f}x (best)"
         )
-    out = Path(args.out) if args.out else ledger.results_dir() / "bench" / f"peers__{args.profile}.json"
+    out = Path(args.out) if args.out else bench.peers_path(args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "speedups": ratios}, indent=1))
     print(f"rows in {out}")
@@ -196,7 +196,7 @@ def _foolbox(args: argparse.Namespace) -> None:
 
     import torch
 
-    from studylib import bench, data, ledger, paper, zoo
+    from studylib import bench, data, paper, zoo
 
     if args.images < 1 or args.attack_steps < 1:
         raise ValueError("--images and --attack-steps must be positive")
@@ -212,11 +212,7 @@ def _foolbox(args: argparse.Namespace) -> None:
             f"{r['attack']:<26} {r['budget']:<24} success within eps {eps:.3g}: {r['success_within_eps']:5.1f} %  "
             f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
         )
-    out = (
-        Path(args.out)
-        if args.out
-        else ledger.results_dir() / "bench" / f"boundary__{args.dataset}__{args.profile}.json"
-    )
+    out = Path(args.out) if args.out else bench.boundary_path(args.dataset, args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": model.info["key"], "eps": eps, "rows": rows}, indent=1))
     theirs, ours = rows

@@ -23,13 +23,25 @@ def test_variant_changes_one_setting():
 def test_sweep_trains_each_lever_once_and_resumes(home, tmp_path, monkeypatch):
     out = tmp_path / "ablation.json"
     kwargs = {"dataset": "mnist", "objective": "split", "profile": "smoke", "minutes": 0.05, "test_subset": 200}
+    rates = {"L2K2H16": 200.0, "L2K2H32-16": 300.0}  # images/s, fixed so the steps are too
+    monkeypatch.setattr(ablation, "images_per_second", lambda prof, *a: rates[prof.arch_for("mnist").label()])
     rows = ablation.sweep(["baseline", "level-1 width 32"], out, **kwargs)
     assert [r["lever"] for r in rows] == ["baseline", "level-1 width 32"]
     assert rows[1]["arch"] == "L2K2H32-16" and rows[0]["arch"] == "L2K2H16"
     for r in rows:
-        assert r["steps"] == int(0.05 * 60 * r["images_per_s"] / 32) >= 1 and r["n_test"] == 200
+        assert r["steps"] == int(0.05 * 60 * r["images_per_s"] / 32) and r["n_test"] == 200
         assert 0 <= r["accuracy"] <= 100 and r["bpd"] > 0
+    assert [r["steps"] for r in rows] == [18, 28]  # the faster variant gets more steps
     assert json.loads(out.read_text()) == rows
     assert len(list((home / "models").iterdir())) == 2  # ordinary cache entries
     monkeypatch.setattr(ablation, "run_lever", lambda *a, **k: pytest.fail("ran a lever twice"))
     assert ablation.sweep(["baseline"], out, **kwargs) == rows
+
+
+def test_throughput_is_measured_and_too_short_a_budget_refused(home, monkeypatch):
+    smoke = get_profile("smoke")
+    assert ablation.images_per_second(smoke, "mnist", "split", iterations=1) > 0
+    monkeypatch.setattr(ablation, "images_per_second", lambda *a: 10.0)
+    with pytest.raises(ValueError, match="less than one training step"):
+        ablation.run_lever("baseline", profile="smoke", minutes=0.01)
+    assert not (home / "models").exists()

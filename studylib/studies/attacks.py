@@ -4,13 +4,14 @@ a conditional flow with a likelihood detector (the paper's Table 2)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import evaluate, paper, plots
+from studylib import bench, evaluate, paper, plots
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
@@ -309,3 +310,19 @@ def attack_nll(table):
         ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def boundary_cost(dataset: str = "mnist", profile: str = "smoke") -> str:
+    """Our boundary attack against foolbox's on the same model and images, as measured by
+    `studylib bench --foolbox` (read from the ledger): success within eps and model queries."""
+    path = bench.boundary_path(dataset, profile)
+    if not path.exists():
+        return f"no boundary-attack comparison for {dataset}/{profile} yet: run `studylib bench --foolbox`"
+    recorded = json.loads(path.read_text())
+    lines = [f"{dataset} {profile} split model ({recorded['model']}), eps = {recorded['eps']:.3g}"]
+    for r in recorded["rows"]:
+        lines.append(
+            f"{r['attack']:<26} {r['budget']:<24} success {r['success_within_eps']:5.1f} %  "
+            f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
+        )
+    return "\n".join(lines)

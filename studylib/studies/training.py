@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
-from studylib import ablation, data, paper
+from studylib import ablation, bench, data, paper
 from studylib.chapter import Params
 from studylib.config import OBJECTIVES, check_choice
 from studylib.flows import ConditionalGlow
@@ -165,16 +165,40 @@ def levers(dataset: str = "mnist", objective: str = "split", profile: str = "qui
         return f"no lever ablation for {dataset}/{objective}/{profile} yet: run `studylib ablate` ({path.name})"
     rows = json.loads(path.read_text())
     base = next((r for r in rows if r["lever"] == "baseline"), None)
+    width = max(len("lever"), *(len(r["lever"]) for r in rows))
     lines = [
         f"{dataset}, {objective} objective, {profile} profile, {rows[0]['minutes']:g} CPU minutes per lever, "
         f"{rows[0]['n_test']} test images",
-        f"{'lever':<24} {'model':<15} {'img/s':>6} {'steps':>6} {'bpd':>6} {'acc %':>6} {'d bpd':>7} {'d acc':>6}",
+        f"{'lever':<{width}} {'model':<15} {'img/s':>6} {'steps':>6} {'bpd':>6} {'acc %':>6} {'d bpd':>7} {'d acc':>6}",
     ]
     for r in rows:
         d_bpd = f"{r['bpd'] - base['bpd']:+.3f}" if base else ""
         d_acc = f"{r['accuracy'] - base['accuracy']:+.1f}" if base else ""
         lines.append(
-            f"{r['lever']:<24} {r['arch']:<15} {r['images_per_s']:>6.0f} {r['steps']:>6} {r['bpd']:>6.3f} "
+            f"{r['lever']:<{width}} {r['arch']:<15} {r['images_per_s']:>6.0f} {r['steps']:>6} {r['bpd']:>6.3f} "
             f"{r['accuracy']:>6.1f} {d_bpd:>7} {d_acc:>6}"
+        )
+    return "\n".join(lines)
+
+
+def throughput(profile: str = "quick") -> str:
+    """Training and evaluation images/s of our GLOW against normflows and FrEIA at the
+    profile's configurations, as measured by `studylib bench --peers` (read from the ledger)."""
+    path = bench.peers_path(profile)
+    if not path.exists():
+        return f"no peer benchmark for {profile} yet: run `studylib bench --peers` ({path.name})"
+    recorded = json.loads(path.read_text())
+    lines = [f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"]
+    for r in recorded["rows"]:
+        half = f"{r['train_bf16']:.0f}" if r["train_bf16"] is not None else "fails"
+        lines.append(
+            f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} {r['train_fp32']:>10.0f} {half:>10} "
+            f"{r['eval_fp32']:>9.0f}"
+        )
+    lines.append(f"images/s; {recorded['rows'][0]['config']}")
+    for dataset, ratio in recorded["speedups"].items():
+        lines.append(
+            f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
+            f"{ratio['best']:.2f}x each at its best"
         )
     return "\n".join(lines)
