@@ -39,6 +39,9 @@ LEVERS: dict[str, dict] = {
         "hidden_level1": 32,
     },
 }
+# The combined levers at the issue's full budget on 2 cores: steps that take about 30 (MNIST)
+# and 20 (CIFAR-10) minutes at their measured 181 and 137 images/s, as multiples of `quick`'s.
+STRONGER_STEPS = {"mnist": 10_000 / 6000, "cifar10": 5000 / 2600}
 # Measured for throughput only (`studylib bench`): fp32 is 2.7x slower than bf16 here.
 
 
@@ -55,6 +58,14 @@ def variant(profile: Profile, dataset: str, change: dict) -> Profile:
         widths = (change.pop("hidden_level1"), *(arch.hidden_at(i) for i in range(1, arch.levels)))
         change["arch"] = {**profile.arch, family(dataset): Arch(arch.levels, arch.steps, widths)}
     return dataclasses.replace(profile, **change)
+
+
+def stronger(profile: Profile, dataset: str) -> Profile:
+    """`profile` with the combined levers and `STRONGER_STEPS` times its steps: the candidate
+    for a stronger `quick` model (at `smoke`, a smoke-sized run of the same recipe)."""
+    prof = variant(profile, dataset, LEVERS["combined: 5 levers"])
+    steps = {k: max(1, round(v * STRONGER_STEPS[k])) for k, v in prof.train_steps.items()}
+    return dataclasses.replace(prof, train_steps=steps)
 
 
 def images_per_second(profile: Profile, dataset: str, objective: str, iterations: int = 12) -> float:

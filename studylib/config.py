@@ -80,11 +80,18 @@ class Profile:
     lr_schedule: str = "step"
     ema_decay: float = 0.0
     augment_mnist: bool = True
+    snapshots: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if list(self.snapshots) != sorted(set(self.snapshots)) or not all(0 < f <= 1 for f in self.snapshots):
+            raise ValueError(f"snapshots must be increasing fractions of training in (0, 1], got {self.snapshots}")
+
+    def snapshot_steps(self, total: int) -> list[int]:
+        """The steps of a `total`-step run at which training keeps a copy of the weights."""
+        return sorted({max(1, round(f * total)) for f in self.snapshots})
 
     def arch_for(self, dataset: str) -> Arch:
         """Architecture for `dataset` (BG-MNIST uses MNIST's)."""
@@ -108,7 +115,7 @@ class Profile:
         return d
 
 
-_NEUTRAL = {"lr_schedule": "step", "ema_decay": 0.0, "augment_mnist": True}
+_NEUTRAL = {"lr_schedule": "step", "ema_decay": 0.0, "augment_mnist": True, "snapshots": ()}
 LR_SCHEDULES = ("step", "cosine")
 
 

@@ -53,6 +53,14 @@ def averaged(model: torch.nn.Module, decay: float) -> AveragedModel | None:
     return AveragedModel(model, avg_fn=ema)
 
 
+def evaluation_weights(model: torch.nn.Module, ema: AveragedModel | None) -> dict[str, torch.Tensor]:
+    """A copy of `model`'s state with the EMA's parameters in place of its own, if any."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if ema is not None:
+        state.update({name: p.detach().clone() for name, p in ema.module.named_parameters()})
+    return state
+
+
 def save_atomic(obj: object, path: Path) -> None:
     """torch.save to a temporary file, then rename: a crash never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -91,6 +99,7 @@ def train(
     device: torch.device,
     progress: bool = True,
     on_step: Callable[[int], None] | None = None,
+    snapshot_dir: Path | None = None,
 ) -> dict:
     """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists.
 
@@ -99,6 +108,8 @@ def train(
     rank 0 alone writes the checkpoint.
 
     With `profile.ema_decay` > 0 the model ends with the moving average of its weights.
+    At each of `profile.snapshot_steps` the weights used for evaluation (the EMA's when
+    there is one) are saved to `snapshot_dir`/snapshot-<step>.pt as {"step", "state_dict"}.
     Returns {"history": [...], "train_seconds": s}. Ctrl-C saves a checkpoint and re-raises
     KeyboardInterrupt; rerunning continues to the same result as an uninterrupted run."""
     torch.set_flush_denormal(True)
@@ -144,6 +155,15 @@ def train(
             "seconds": seconds,
         }
         save_atomic(state, checkpoint)
+
+    snapshot_steps = set(profile.snapshot_steps(total_steps))
+    if snapshot_steps and snapshot_dir is None:
+        raise ValueError("the profile asks for snapshots but no snapshot_dir was given")
+
+    def snapshot() -> None:
+        if distributed.is_main():
+            weights = evaluation_weights(model, ema)
+            save_atomic({"step": step, "state_dict": weights}, snapshot_dir / f"snapshot-{step}.pt")
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=profile.bf16)
     shown = progress and distributed.is_main()
@@ -192,13 +212,12 @@ def train(
             bar.update(1)
             if on_step is not None:
                 on_step(step)
+            if step in snapshot_steps:
+                snapshot()
             if step % profile.checkpoint_every == 0 or interrupt["hit"]:
                 save()
             if interrupt["hit"]:
                 raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved to {checkpoint}")
-    if ema is not None:
-        with torch.no_grad():
-            for mine, mean in zip(model.parameters(), ema.module.parameters(), strict=True):
-                mine.copy_(mean)
+    model.load_state_dict(evaluation_weights(model, ema))
     model.eval()
     return {"history": history, "train_seconds": seconds, "batch_per_process": profile.batch_size // size}

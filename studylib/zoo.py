@@ -71,6 +71,11 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _from_config(config: dict) -> ConditionalGlow:
+    cfg = dict(config)
+    return ConditionalGlow(cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"])
+
+
 def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
     weights, checksum = folder / "model.pt", folder / "model.sha256"
     expected = checksum.read_text().strip() if checksum.exists() else None
@@ -78,8 +83,7 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
         if expected != _sha256(weights):
             raise CorruptEntry(f"checksum mismatch for {weights}")
         saved = torch.load(weights, map_location=device, weights_only=False)
-        cfg = dict(saved["config"])
-        model = ConditionalGlow(cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"])
+        model = _from_config(saved["config"])
         model.load_state_dict(saved["state_dict"])
     except CorruptEntry:
         raise
@@ -143,6 +147,7 @@ def get_model(
         checkpoint=checkpoint,
         device=dev,
         progress=progress,
+        snapshot_dir=folder,
     )
     info = {"spec": model_spec, "key": folder.name, "device": dev.type, "torch": torch.__version__, **result}
     info["processes"] = distributed.world()[1]
@@ -152,3 +157,34 @@ def get_model(
         checkpoint.unlink(missing_ok=True)
     distributed.barrier()
     return _load_entry(folder, dev)
+
+
+def get_snapshots(
+    dataset: str,
+    objective: str,
+    profile: str | Profile | None = "quick",
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> list[ConditionalGlow]:
+    """The models saved along one training run at the profile's `snapshots` (fractions of
+    its steps), weakest first, in eval mode; each `info` adds its "step". Trains the run
+    (through `get_model`, cached like any model) when the cache lacks it."""
+    prof = get_profile(profile)
+    if not prof.snapshots:
+        raise ValueError(f"profile {prof.name!r} keeps no snapshots: give it snapshots=(fractions of training)")
+    final = get_model(dataset, objective, prof, seed, device, progress=progress)
+    folder = models_dir() / final.info["key"]
+    where = next(final.parameters()).device
+    models = []
+    for step in prof.snapshot_steps(prof.steps_for(dataset)):
+        path = folder / f"snapshot-{step}.pt"
+        try:
+            saved = torch.load(path, map_location=where, weights_only=False)
+            model = _from_config(final.config)
+            model.load_state_dict(saved["state_dict"])
+        except Exception as err:
+            raise CorruptEntry(f"cannot read snapshot {path} ({err}); delete {folder} to retrain the run") from err
+        model.info = {**final.info, "step": step, "sha256": _sha256(path)}
+        models.append(model.to(where).eval())
+    return models

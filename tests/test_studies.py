@@ -14,7 +14,7 @@ import torch
 import studylib
 from studylib import book, evaluate
 from studylib.chapter import setup
-from studylib.studies import common, likelihood, training
+from studylib.studies import attacks, common, likelihood, training
 
 
 def _row(objective, seed, acc, bpd):
@@ -55,6 +55,20 @@ def test_ordering_reports_a_differing_result():
     assert "lowest accuracy: reweighted (paper: base) -> differs" in verdict
     assert "split <= reweighted in bits/dim: differs" in verdict
     assert "pays over base: +0.200 (paper +0.07)" in verdict
+
+
+def test_strength_attacks_every_snapshot_of_one_run(home):
+    params = setup("mnist", profile="smoke")
+    rows = attacks.strength(params, 2, attacks.Budgets(3, 1, 10))
+    run = attacks.strength_profile(params.profile, "mnist")
+    assert run.batch_size == 32 and not run.augment_mnist  # the stronger recipe, not smoke's own
+    assert [r["step"] for r in rows] == run.snapshot_steps(run.steps_for("mnist"))
+    assert rows[-1]["bpd"] < rows[0]["bpd"]  # the run sharpens the density
+    assert all(0 <= v <= 100 for r in rows for v in (*r["cw"], *r["cw_aware"]))
+    assert all(r["gap"] > 0 for r in rows)  # T sits above the median clean NLL
+    text = attacks.strength_text(rows, 1.5)
+    assert len(text.splitlines()) == len(rows) + 2 and f"{rows[-1]['bpd']:.3f}" in text
+    assert len(attacks.strength_claims(rows)) == len(rows)
 
 
 def test_needed_gap_and_margin_statistics():

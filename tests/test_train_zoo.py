@@ -238,3 +238,38 @@ def test_per_level_widths_build_an_invertible_model():
     assert arch.label() == "L2K1H8-16" and Arch(3, 8, 64).label() == "L3K8H64"
     with pytest.raises(ValueError, match="one width per level"):
         Arch(3, 8, (32, 64))
+
+
+def test_snapshots_keep_the_weights_of_their_step_along_one_run(home):
+    home.mkdir()
+    profile = dataclasses.replace(TINY, snapshots=(0.25, 0.5, 1.0))
+    assert profile.snapshot_steps(20) == [5, 10, 20]
+    assert "snapshots" in profile.as_dict("mnist") and "snapshots" not in TINY.as_dict("mnist")
+    seen = {}
+    model = zoo.build_model("mnist", "split", profile.arch_for("mnist"))
+    torch.manual_seed(0)
+    train.train(
+        model, data.load("mnist", "train", subset=64), objective="split", profile=profile, total_steps=20,
+        ce_weight=0.1, seed=0, checkpoint=home / "c.pt", device=torch.device("cpu"), progress=False,
+        on_step=lambda step: seen.update({step: {k: v.clone() for k, v in model.state_dict().items()}}),
+        snapshot_dir=home,
+    )  # fmt: skip
+    saved = torch.load(home / "snapshot-10.pt", weights_only=False)
+    assert saved["step"] == 10
+    assert all(torch.equal(saved["state_dict"][k], seen[10][k]) for k in seen[10])
+
+    snaps = zoo.get_snapshots("mnist", "split", profile, progress=False)
+    assert [m.info["step"] for m in snaps] == [5, 10, 20]
+    assert _states_equal(snaps[-1], zoo.get_model("mnist", "split", profile, progress=False))
+    assert not _states_equal(snaps[0], snaps[-1])
+
+
+@pytest.mark.parametrize("fractions", [(0.5, 0.25), (0.0, 1.0), (1.5,)])
+def test_snapshot_fractions_must_increase_within_training(fractions):
+    with pytest.raises(ValueError, match="snapshots must be increasing"):
+        dataclasses.replace(TINY, snapshots=fractions)
+
+
+def test_snapshots_need_a_profile_that_keeps_them(home):
+    with pytest.raises(ValueError, match="keeps no snapshots"):
+        zoo.get_snapshots("mnist", "split", TINY)

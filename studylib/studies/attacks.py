@@ -11,12 +11,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import bench, evaluate, paper, plots
+from studylib import ablation, bench, evaluate, paper, plots, zoo
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
 from studylib.chapter import Params
-from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
+from studylib.config import Profile
+from studylib.progress import bar
+from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
 
 ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
 
@@ -208,54 +210,70 @@ def run(
         raise ValueError(f"n_images must be >= 1, got {n_images}")
     q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
     test = eval_set(params)
-    x_all, y_all = test.tensors()
     table = Table2(params.dataset, paper.EPSILON[params.dataset], n_images)
     for objective in objectives:
         model = model_for(params, objective, params.seed)
-        target = FlowTarget(model, params.profile.eval_batch_size)
-        ll, _ = eval_log_likelihoods(params, model, test)
-        nll = evaluate.nll_bpd(ll, model.n_dims)
-        det = Detector.fit(nll, q, model.n_dims)
-        gen = torch.Generator().manual_seed(params.seed)
-        idx = _pick(ll, y_all, nll, det, n_images, gen)
-        x, y = x_all[idx].to(params.device), y_all[idx].to(params.device)
-        outcomes = {}
-        for attack in attacks:
-            if attack.startswith("CW"):
-                result = cw_l2(
-                    target,
-                    x,
-                    y,
-                    steps=budgets.cw_steps,
-                    search_steps=budgets.cw_search_steps,
-                    lr=cw_lr(table.eps),
-                    detector=det if "detection" in attack else None,
-                )
-            elif attack == "boundary":
-                result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
-            else:
-                goal, starts = _targets_and_starts(ll, y_all, nll, det, y.cpu(), x_all, gen)
-                if (goal < 0).any():
-                    print(f"{int((goal < 0).sum())} images have no start image of another class: counted as failures")
-                goal, starts = goal.to(params.device), starts.to(params.device)
-                result = boundary_attack(
-                    target,
-                    x,
-                    y,
-                    max_queries=budgets.boundary_queries,
-                    starts=starts,
-                    target_class=goal,
-                    detector=det,
-                    seed=params.seed,
-                )
-            with torch.no_grad():
-                _, adv_nll = target(result.adversarial)
-            on_cpu = AttackResult(*(t.cpu() for t in dataclasses.astuple(result)))
-            outcomes[attack] = Outcome(on_cpu, adv_nll.cpu(), ~det.detected(adv_nll).cpu())
+        det, outcomes, originals = _attack_model(params, model, test, attacks, n_images, budgets, q, table.eps)
         table.detectors[objective] = det
         table.outcomes[objective] = outcomes
-        table.originals[objective] = (x.cpu(), y.cpu())
+        table.originals[objective] = originals
     return table
+
+
+def _attack_model(
+    params: Params,
+    model,
+    test,
+    attacks: tuple[str, ...],
+    n_images: int,
+    budgets: Budgets,
+    quantile: float,
+    eps: float,
+) -> tuple[Detector, dict[str, Outcome], tuple[torch.Tensor, torch.Tensor]]:
+    """Fit the detector at `quantile` of `model`'s clean test NLL and run `attacks` on
+    `n_images` correctly classified, undetected test images: (detector, outcomes, originals)."""
+    x_all, y_all = test.tensors()
+    target = FlowTarget(model, params.profile.eval_batch_size)
+    ll, _ = eval_log_likelihoods(params, model, test)
+    nll = evaluate.nll_bpd(ll, model.n_dims)
+    det = Detector.fit(nll, quantile, model.n_dims)
+    gen = torch.Generator().manual_seed(params.seed)
+    idx = _pick(ll, y_all, nll, det, n_images, gen)
+    x, y = x_all[idx].to(params.device), y_all[idx].to(params.device)
+    outcomes = {}
+    for attack in attacks:
+        if attack.startswith("CW"):
+            result = cw_l2(
+                target,
+                x,
+                y,
+                steps=budgets.cw_steps,
+                search_steps=budgets.cw_search_steps,
+                lr=cw_lr(eps),
+                detector=det if "detection" in attack else None,
+            )
+        elif attack == "boundary":
+            result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
+        else:
+            goal, starts = _targets_and_starts(ll, y_all, nll, det, y.cpu(), x_all, gen)
+            if (goal < 0).any():
+                print(f"{int((goal < 0).sum())} images have no start image of another class: counted as failures")
+            goal, starts = goal.to(params.device), starts.to(params.device)
+            result = boundary_attack(
+                target,
+                x,
+                y,
+                max_queries=budgets.boundary_queries,
+                starts=starts,
+                target_class=goal,
+                detector=det,
+                seed=params.seed,
+            )
+        with torch.no_grad():
+            _, adv_nll = target(result.adversarial)
+        on_cpu = AttackResult(*(t.cpu() for t in dataclasses.astuple(result)))
+        outcomes[attack] = Outcome(on_cpu, adv_nll.cpu(), ~det.detected(adv_nll).cpu())
+    return det, outcomes, (x.cpu(), y.cpu())
 
 
 def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarray, eps: float):
@@ -326,3 +344,102 @@ def boundary_cost(dataset: str = "mnist", profile: str = "smoke") -> str:
             f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
         )
     return "\n".join(lines)
+
+
+# Where along one training run the weights are kept (fractions of its steps): weak to final.
+SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
+STRENGTH_ATTACKS = ("CW-L2", "CW-L2 + detection")
+
+
+def strength_profile(profile: Profile, dataset: str) -> Profile:
+    """The run whose snapshots the strength study attacks, with `SNAPSHOTS`: at `paper` the
+    paper's recipe, else the stronger recipe of chapter 2 (`ablation.stronger`: the combined
+    levers at the full CPU budget)."""
+    recipe = profile if profile.name == "paper" else ablation.stronger(profile, dataset)
+    return dataclasses.replace(recipe, snapshots=SNAPSHOTS)
+
+
+def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | None = None) -> list[dict]:
+    """Detection against model strength: CW-L2, plain and detection-aware, against each
+    snapshot of one split-objective training run, with the detector's threshold re-chosen
+    for each snapshot at the paper's recall. One row per snapshot, weakest first."""
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
+    eps = paper.EPSILON[params.dataset]
+    prof = strength_profile(params.profile, params.dataset)
+    snapshots = zoo.get_snapshots(params.dataset, "split", prof, params.seed, str(params.device.type))
+    test = eval_set(params)
+    rows = []
+    for model in bar(snapshots, desc="snapshots"):
+        det, outcomes, _ = _attack_model(params, model, test, STRENGTH_ATTACKS, n_images, budgets, q, eps)
+        ll, _ = eval_log_likelihoods(params, model, test)
+        clean = metrics(params, model, test)
+        plain, aware = (outcomes[a] for a in STRENGTH_ATTACKS)
+        fooled_l2 = plain.result.fooled_l2[torch.isfinite(plain.result.fooled_l2)]
+        rows.append(
+            {
+                "step": model.info["step"],
+                "bpd": clean["bpd"],
+                "accuracy": 100 * clean["accuracy"],
+                "threshold": det.threshold_bpd,
+                "gap": det.threshold_bpd - evaluate.nll_bpd(ll, model.n_dims).median().item(),
+                "n_images": len(plain.result.l2),
+                "cw": plain.rates(eps),
+                "cw_aware": aware.rates(eps),
+                "cw_median_l2": fooled_l2.median().item() if len(fooled_l2) else float("nan"),
+            }
+        )
+    return rows
+
+
+def strength_text(rows: list[dict], eps: float) -> str:
+    """The strength table: each snapshot's clean bits/dim and accuracy, T and its distance
+    above the median clean NLL, and CW-L2's undetected (fooled) rates within eps."""
+    lines = [
+        f"{'step':>6} {'bits/dim':>9} {'acc %':>6} {'T':>6} {'T-median':>9} {'images':>6} "
+        f"{'CW-L2':>11} {'CW-L2+det':>11} {'CW median L2':>13}",
+    ]
+    for r in rows:
+        cells = [f"{u:.0f}% ({f:.0f}%)" for u, f in (r["cw"], r["cw_aware"])]
+        lines.append(
+            f"{r['step']:>6} {r['bpd']:>9.3f} {r['accuracy']:>6.1f} {r['threshold']:>6.2f} {r['gap']:>9.2f} "
+            f"{r['n_images']:>6} {cells[0]:>11} {cells[1]:>11} {r['cw_median_l2']:>13.3f}"
+        )
+    lines.append(f"rates: undetected and within eps = {eps:.3g} (fooled the classifier within eps)")
+    return "\n".join(lines)
+
+
+def strength_figure(rows: list[dict], eps: float):
+    """Undetected and fooled rates of CW-L2 against each snapshot's clean bits/dim (the axis
+    runs from weak to sharp), beside the clean accuracy (Chapter 4)."""
+    bpd = [r["bpd"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(bpd, [r["cw"][0] for r in rows], "o-", label="CW-L2: undetected")
+    ax.plot(bpd, [r["cw"][1] for r in rows], "o--", label="CW-L2: fooled")
+    ax.plot(bpd, [r["cw_aware"][0] for r in rows], "s-", label="CW-L2 + detection: undetected")
+    ax.plot(bpd, [r["accuracy"] for r in rows], "k:", label="clean accuracy")
+    for r in rows:
+        ax.annotate(f"step {r['step']}", (r["bpd"], r["cw"][0]), fontsize=7, textcoords="offset points", xytext=(3, 4))
+    ax.invert_xaxis()
+    ax.set(xlabel="clean test bits/dim (sharper to the right)", ylabel="% of attacked images", ylim=(-2, 102))
+    ax.set_title(f"CW-L2 within eps = {eps:.3g} along one training run", fontsize=10)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def strength_claims(rows: list[dict]) -> list[dict]:
+    """Ledger rows: CW-L2's undetected rate at each snapshot (the paper: 0-1 % on MNIST)."""
+    from studylib.ledger import claim
+
+    return [
+        claim(
+            f"CW-L2 undetected (fooled), snapshot at step {r['step']}",
+            f"{r['cw'][0]:.0f} ({r['cw'][1]:.0f})",
+            None,
+            "%",
+            f"{r['bpd']:.2f} bits/dim, {r['accuracy']:.1f} % accuracy, {r['n_images']} images",
+        )
+        for r in rows
+    ]
