@@ -42,6 +42,8 @@ LEVERS: dict[str, dict] = {
 # The combined levers at the issue's full budget on 2 cores: steps that take about 30 (MNIST)
 # and 20 (CIFAR-10) minutes at their measured 181 and 137 images/s, as multiples of `quick`'s.
 STRONGER_STEPS = {"mnist": 10_000 / 6000, "cifar10": 5000 / 2600}
+# Where along the stronger run the weights are kept (fractions of its steps): weak to final.
+SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
 # Measured for throughput only (`studylib bench`): fp32 is 2.7x slower than bf16 here.
 
 
@@ -62,10 +64,11 @@ def variant(profile: Profile, dataset: str, change: dict) -> Profile:
 
 def stronger(profile: Profile, dataset: str) -> Profile:
     """`profile` with the combined levers and `STRONGER_STEPS` times its steps: the candidate
-    for a stronger `quick` model (at `smoke`, a smoke-sized run of the same recipe)."""
+    for a stronger `quick` model (at `smoke`, a smoke-sized run of the same recipe). It keeps
+    `SNAPSHOTS` along the way (chapter 4 attacks them)."""
     prof = variant(profile, dataset, LEVERS["combined: 5 levers"])
     steps = {k: max(1, round(v * STRONGER_STEPS[k])) for k, v in prof.train_steps.items()}
-    return dataclasses.replace(prof, train_steps=steps)
+    return dataclasses.replace(prof, train_steps=steps, snapshots=SNAPSHOTS)
 
 
 def images_per_second(profile: Profile, dataset: str, objective: str, iterations: int = 12) -> float:
@@ -114,18 +117,51 @@ def run_lever(
     if steps < 1:
         raise ValueError(f"{minutes} minutes at {rate:.0f} images/s is less than one training step")
     prof = dataclasses.replace(prof, train_steps={**prof.train_steps, family(dataset): steps})
+    return _row(lever, LEVERS[lever], prof, dataset, objective, profile, seed, test, minutes, rate)
+
+
+def run_stronger(
+    dataset: str = "mnist",
+    objective: str = "split",
+    profile: str = "quick",
+    seed: int = 0,
+    test_subset: int | None = None,
+) -> dict:
+    """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
+    number of steps): trained through the cache like any model, its minutes and images/s
+    as this machine measured them while training."""
+    prof = stronger(get_profile(profile), dataset)
+    test = data.load(dataset, "test", subset=test_subset, seed=seed)
+    change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
+    return _row("stronger: combined, full budget", change, prof, dataset, objective, profile, seed, test)
+
+
+def _row(
+    lever: str,
+    change: dict,
+    prof: Profile,
+    dataset: str,
+    objective: str,
+    profile: str,
+    seed: int,
+    test: data.ImageDataset,
+    minutes: float | None = None,
+    rate: float | None = None,
+) -> dict:
+    """Train (or read from the cache) `prof`'s model and score it on `test`: one table row."""
     model = get_model(dataset, objective, prof, seed, "cpu")  # cached and resumable like any model
     metrics = evaluate.evaluate(model, test, prof.eval_batch_size)
     result = model.info
+    steps = prof.steps_for(dataset)
     return {
         "lever": lever,
-        "change": {k: str(v) for k, v in LEVERS[lever].items()},
+        "change": {k: str(v) for k, v in change.items()},
         "dataset": dataset,
         "objective": objective,
         "profile": profile,
         "arch": prof.arch_for(dataset).label(),
-        "minutes": minutes,
-        "images_per_s": round(rate, 1),
+        "minutes": minutes if minutes is not None else round(result["train_seconds"] / 60, 1),
+        "images_per_s": round(rate or steps * prof.batch_size / result["train_seconds"], 1),
         "steps": steps,
         "train_seconds": round(result["train_seconds"], 1),
         "accuracy": round(100 * metrics["accuracy"], 2),

@@ -74,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--minutes", type=float, default=8.0, help="training budget per lever on this machine")
     p.add_argument("--levers", nargs="*", default=None, help="lever names (default: all)")
+    p.add_argument("--stronger", action="store_true", help="then the combined levers at the full budget (30/20 min)")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html"))
@@ -236,6 +237,10 @@ def _ablate(args: argparse.Namespace) -> None:
     rows = ablation.sweep(
         levers, out, dataset=args.dataset, objective=args.objective, profile=args.profile, minutes=args.minutes
     )
+    if args.stronger:
+        row = ablation.run_stronger(args.dataset, args.objective, args.profile)
+        rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
+        out.write_text(json.dumps(rows, indent=1))
     for r in rows:
         rate = f"{r['images_per_s']:>7.1f} img/s {r['steps']:>6} steps"
         print(f"{r['lever']:<24} {rate} {r['bpd']:.3f} bpd {r['accuracy']:.2f} %")

@@ -45,3 +45,15 @@ def test_throughput_is_measured_and_too_short_a_budget_refused(home, monkeypatch
     with pytest.raises(ValueError, match="less than one training step"):
         ablation.run_lever("baseline", profile="smoke", minutes=0.01)
     assert not (home / "models").exists()
+
+
+def test_stronger_recipe_combines_the_levers_at_more_steps_and_keeps_snapshots(home):
+    smoke, quick = get_profile("smoke"), get_profile("quick")
+    run = ablation.stronger(quick, "mnist")
+    assert run.steps_for("mnist") == 10_000 and run.steps_for("cifar10") == 5000
+    assert run.batch_size == 32 and run.lr == 2e-3 and not run.augment_mnist and run.ema_decay == 0.999
+    assert run.arch_for("mnist").label() == "L3K8H32-64-64" and run.snapshots == ablation.SNAPSHOTS
+    row = ablation.run_stronger("mnist", "split", "smoke", test_subset=100)
+    assert row["steps"] == ablation.stronger(smoke, "mnist").steps_for("mnist") == 67
+    assert row["minutes"] > 0 and row["images_per_s"] > 0 and row["n_test"] == 100
+    assert row["lever"].startswith("stronger")

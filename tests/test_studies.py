@@ -108,6 +108,7 @@ STUDY_OF = {
     "04_attacks": "attacks",
     "05_interpolations": "interpolations",
     "06_bg_mnist": "bg_mnist",
+    "07_flow_robustness": "flow_robustness",
 }
 
 

@@ -346,17 +346,16 @@ def boundary_cost(dataset: str = "mnist", profile: str = "smoke") -> str:
     return "\n".join(lines)
 
 
-# Where along one training run the weights are kept (fractions of its steps): weak to final.
-SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
 STRENGTH_ATTACKS = ("CW-L2", "CW-L2 + detection")
 
 
 def strength_profile(profile: Profile, dataset: str) -> Profile:
-    """The run whose snapshots the strength study attacks, with `SNAPSHOTS`: at `paper` the
-    paper's recipe, else the stronger recipe of chapter 2 (`ablation.stronger`: the combined
-    levers at the full CPU budget)."""
-    recipe = profile if profile.name == "paper" else ablation.stronger(profile, dataset)
-    return dataclasses.replace(recipe, snapshots=SNAPSHOTS)
+    """The run whose snapshots the strength study attacks: at `paper` the paper's recipe,
+    else the stronger recipe of chapter 2 (`ablation.stronger`: the combined levers at the
+    full CPU budget); both keep `ablation.SNAPSHOTS`."""
+    if profile.name == "paper":
+        return dataclasses.replace(profile, snapshots=ablation.SNAPSHOTS)
+    return ablation.stronger(profile, dataset)
 
 
 def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | None = None) -> list[dict]:
