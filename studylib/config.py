@@ -13,7 +13,11 @@ from dataclasses import dataclass
 import torch
 
 DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
-OBJECTIVES = ("base", "reweighted", "split")
+OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
+# Every training objective: the classifiers' and an unconditional flow (one class, chapter 7).
+TRAIN_OBJECTIVES = (*OBJECTIVES, "unconditional")
+FLOW_FAMILIES = ("glow", "realnvp")
+NORMS = ("l2", "linf")
 PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -81,11 +85,22 @@ class Profile:
     ema_decay: float = 0.0
     augment_mnist: bool = True
     snapshots: tuple[float, ...] = ()
+    flow: str = "glow"
+    adversarial_weight: float = 0.0
+    adversarial_eps: float = 0.0
+    adversarial_norm: str = "l2"
+    adversarial_steps: int = 5
 
     def __post_init__(self) -> None:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        check_choice("flow", self.flow, FLOW_FAMILIES)
+        check_choice("adversarial_norm", self.adversarial_norm, NORMS)
+        if not 0 <= self.adversarial_weight <= 1:
+            raise ValueError(f"adversarial_weight must be in [0, 1], got {self.adversarial_weight}")
+        if self.adversarial_weight > 0 and not (self.adversarial_eps > 0 and self.adversarial_steps >= 1):
+            raise ValueError("adversarial training needs adversarial_eps > 0 and adversarial_steps >= 1")
         if list(self.snapshots) != sorted(set(self.snapshots)) or not all(0 < f <= 1 for f in self.snapshots):
             raise ValueError(f"snapshots must be increasing fractions of training in (0, 1], got {self.snapshots}")
 
@@ -115,7 +130,17 @@ class Profile:
         return d
 
 
-_NEUTRAL = {"lr_schedule": "step", "ema_decay": 0.0, "augment_mnist": True, "snapshots": ()}
+_NEUTRAL = {
+    "lr_schedule": "step",
+    "ema_decay": 0.0,
+    "augment_mnist": True,
+    "snapshots": (),
+    "flow": "glow",
+    "adversarial_weight": 0.0,
+    "adversarial_eps": 0.0,
+    "adversarial_norm": "l2",
+    "adversarial_steps": 5,
+}
 LR_SCHEDULES = ("step", "cosine")
 
 

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from studylib.config import OBJECTIVES, check_choice
+from studylib.config import TRAIN_OBJECTIVES, check_choice
 
 
 def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:
@@ -18,7 +18,12 @@ def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> torch.Tensor | fl
 
 def prior_for(objective: str) -> str:
     """The prior an objective trains: the split prior for 'split', else one Gaussian per class."""
-    return "split" if check_choice("objective", objective, OBJECTIVES) == "split" else "gaussian"
+    return "split" if check_choice("objective", objective, TRAIN_OBJECTIVES) == "split" else "gaussian"
+
+
+def num_classes(objective: str) -> int:
+    """Classes of the prior: one for the unconditional flow, ten otherwise."""
+    return 1 if check_choice("objective", objective, TRAIN_OBJECTIVES) == "unconditional" else 10
 
 
 def loss_and_stats(
@@ -29,11 +34,14 @@ def loss_and_stats(
     base:       -log p(x|y) / D
     reweighted: -log p(x|y) / D + w * CE(log p(.|x), y)     (paper eq. 6 has w = 1)
     split:      -log p(x|y) / D + w * CE(z_s logits, y)     (appendix A.4)
+    unconditional: -log p(x) / D                        (one class; labels unused)
     """
-    check_choice("objective", objective, OBJECTIVES)
+    check_choice("objective", objective, TRAIN_OBJECTIVES)
+    if objective == "unconditional":
+        y = torch.zeros_like(y)
     nll = -log_pxy.gather(1, y[:, None]).squeeze(1)
     loss = nll.mean() / dims
-    if objective != "base":
+    if objective not in ("base", "unconditional"):
         loss = loss + ce_weight * F.cross_entropy(log_pxy if objective == "reweighted" else logits, y)
     stats = {
         "loss": loss.item(),

@@ -16,6 +16,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from studylib import distributed
+from studylib.attacks.pgd import pgd
 from studylib.config import Profile
 from studylib.data import ImageDataset
 from studylib.flows import ConditionalGlow
@@ -51,6 +52,20 @@ def averaged(model: torch.nn.Module, decay: float) -> AveragedModel | None:
         return average + (current - average) * (1 - rate)
 
     return AveragedModel(model, avg_fn=ema)
+
+
+def attacked_batch(
+    model: ConditionalGlow, x: torch.Tensor, y: torch.Tensor, objective: str, profile: Profile, seed: int
+) -> torch.Tensor:
+    """PGD within the profile's adversarial ball that raises each image's NLL under its
+    label (under the one class for the unconditional flow): the attacked half of hybrid
+    adversarial training. The parameters get no gradient from the search."""
+    label = torch.zeros_like(y) if objective == "unconditional" else y
+
+    def nll(images: torch.Tensor) -> torch.Tensor:
+        return -model.log_prob(images).float().gather(1, label[:, None]).squeeze(1)
+
+    return pgd(nll, x, profile.adversarial_eps, profile.adversarial_norm, profile.adversarial_steps, seed=seed)
 
 
 def evaluation_weights(model: torch.nn.Module, ema: AveragedModel | None) -> dict[str, torch.Tensor]:
@@ -184,6 +199,14 @@ def train(
             with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():
                 log_pxy, logits = net(x[part])
             loss, stats = loss_and_stats(log_pxy, logits, y[part], objective, ce_weight, model.n_dims)
+            if profile.adversarial_weight > 0:  # hybrid adversarial training
+                with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():
+                    attacked = attacked_batch(model, x[part], y[part], objective, profile, seed + step)
+                    adv_pxy, adv_logits = net(attacked)
+                adv_loss, adv_stats = loss_and_stats(adv_pxy, adv_logits, y[part], objective, ce_weight, model.n_dims)
+                w = profile.adversarial_weight
+                loss = (1 - w) * loss + w * adv_loss
+                stats = {**stats, "loss": (1 - w) * stats["loss"] + w * adv_stats["loss"], "adv_bpd": adv_stats["bpd"]}
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), profile.clip_grad_norm).item()

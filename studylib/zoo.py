@@ -14,8 +14,8 @@ import torch
 
 from studylib import data, distributed, paths
 from studylib.config import Arch, Profile, check_choice, family, get_profile, resolve_device
-from studylib.flows import ConditionalGlow
-from studylib.objectives import prior_for
+from studylib.flows import FLOWS, ConditionalGlow
+from studylib.objectives import num_classes, prior_for
 from studylib.train import save_atomic, train
 
 # Bump when a change to the model or training code changes what a cached model would be.
@@ -35,7 +35,7 @@ def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: f
     weight = profile.ce_weight if ce_weight is None else float(ce_weight)
     if not weight >= 0:  # also refuses NaN
         raise ValueError(f"ce_weight must be a non-negative number, got {ce_weight!r}")
-    if objective == "base":
+    if objective in ("base", "unconditional"):
         weight = 0.0
     return {
         "dataset": dataset,
@@ -61,10 +61,11 @@ def models_dir() -> Path:
     return paths.home() / "models"
 
 
-def build_model(dataset: str, objective: str, arch: Arch) -> ConditionalGlow:
-    """An untrained conditional GLOW for `dataset` (uses the global torch RNG)."""
+def build_model(dataset: str, objective: str, arch: Arch, flow: str = "glow") -> ConditionalGlow:
+    """An untrained flow (`flow`: GLOW or RealNVP) for `dataset` with the objective's prior
+    (uses the global torch RNG)."""
     channels = 3 if family(dataset) == "cifar10" else 1
-    return ConditionalGlow(channels, 10, arch, prior_for(objective))
+    return FLOWS[flow](channels, num_classes(objective), arch, prior_for(objective))
 
 
 def _sha256(path: Path) -> str:
@@ -73,7 +74,8 @@ def _sha256(path: Path) -> str:
 
 def _from_config(config: dict) -> ConditionalGlow:
     cfg = dict(config)
-    return ConditionalGlow(cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"])
+    flow = FLOWS[cfg.get("flow", "glow")]  # entries saved before RealNVP existed are GLOWs
+    return flow(cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"])
 
 
 def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
@@ -135,7 +137,7 @@ def get_model(
         _discard_if_unreadable(checkpoint)
     distributed.barrier()
     torch.manual_seed(seed)
-    model = build_model(dataset, objective, prof.arch_for(dataset))
+    model = build_model(dataset, objective, prof.arch_for(dataset), prof.flow)
     result = train(
         model,
         train_data,

@@ -7,9 +7,12 @@ import torch
 
 from studylib.config import Arch
 from studylib.flows import (
+    FLOWS,
     ActNorm,
     AffineCoupling,
     ChannelPad,
+    ChannelReverse,
+    CheckerboardCoupling,
     ConditionalGlow,
     FlowSequence,
     InvConv1x1,
@@ -51,6 +54,9 @@ def _layers(channels: int = 4):
         "squeeze": Squeeze(),
         "split": _Flatten(Split(channels, 8)),
         "step": FlowSequence(ActNorm(channels), InvConv1x1(channels), AffineCoupling(channels, 8)),
+        "checkerboard-0": CheckerboardCoupling(channels, 8, 0),
+        "checkerboard-1": CheckerboardCoupling(channels, 8, 1),
+        "reverse": ChannelReverse(),
     }
 
 
@@ -100,11 +106,13 @@ def test_actnorm_initialises_from_data_and_survives_state_dict():
     assert torch.equal(copy.loc, layer.loc) and torch.equal(copy.log_scale, layer.log_scale)
 
 
+@pytest.mark.parametrize("flow", list(FLOWS))
 @pytest.mark.parametrize("prior", ["gaussian", "split"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_glow_inverts_and_shapes(prior, channels):
+def test_glow_inverts_and_shapes(flow, prior, channels):
     torch.manual_seed(0)
-    model = ConditionalGlow(channels, 10, Arch(3, 2, 16), prior)
+    model = FLOWS[flow](channels, 10, Arch(3, 2, 16), prior)
+    assert model.config["flow"] == flow
     x = torch.rand(4, channels, 32, 32) - 0.5
     model.train()(x)  # actnorm init
     _randomise(model, scale=0.01)

@@ -195,7 +195,9 @@ def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
 def test_new_profile_settings_leave_existing_cache_keys_alone():
     quick = get_profile("quick")
     settings = quick.as_dict("mnist")
-    assert not {"lr_schedule", "ema_decay", "augment_mnist"} & settings.keys()
+    new = {"lr_schedule", "ema_decay", "augment_mnist", "snapshots", "flow", "adversarial_weight", "adversarial_eps"}
+    assert not (new | {"adversarial_norm", "adversarial_steps"}) & settings.keys()
+    assert zoo.cache_key(zoo.spec("mnist", "split", quick, 0)) == "mnist-split-quick-65bcbb558393"  # as before
     changed = dataclasses.replace(quick, ema_decay=0.999, augment_mnist=False).as_dict("mnist")
     assert changed["ema_decay"] == 0.999 and changed["augment_mnist"] is False
     assert zoo.cache_key(zoo.spec("mnist", "split", quick, 0)) != zoo.cache_key(
@@ -273,3 +275,41 @@ def test_snapshot_fractions_must_increase_within_training(fractions):
 def test_snapshots_need_a_profile_that_keeps_them(home):
     with pytest.raises(ValueError, match="keeps no snapshots"):
         zoo.get_snapshots("mnist", "split", TINY)
+
+
+def test_unconditional_realnvp_trains_through_the_cache_and_reloads_as_realnvp(home):
+    profile = dataclasses.replace(TINY, flow="realnvp")
+    model = zoo.get_model("mnist", "unconditional", profile, progress=False)
+    assert type(model).__name__ == "RealNVP" and model.info["spec"]["ce_weight"] == 0.0
+    x, _ = data.load("mnist", "test", subset=4).tensors()
+    with torch.no_grad():
+        ll = model.log_prob(x)
+    assert ll.shape == (4, 1) and torch.isfinite(ll).all()
+    again = zoo.get_model("mnist", "unconditional", profile, progress=False)  # from the cache
+    assert type(again).__name__ == "RealNVP" and _states_equal(model, again)
+    assert zoo.cache_key(zoo.spec("mnist", "unconditional", profile, 0)) != zoo.cache_key(
+        zoo.spec("mnist", "unconditional", TINY, 0)
+    )
+
+
+def test_hybrid_adversarial_training_trains_on_attacked_images_too(home):
+    profile = dataclasses.replace(TINY, adversarial_weight=0.5, adversarial_eps=1.0, adversarial_steps=2)
+    model = zoo.get_model("mnist", "unconditional", profile, progress=False)
+    history = model.info["history"]
+    assert all(h["adv_bpd"] > h["bpd"] for h in history)  # the attack raises the NLL it trains on
+    plain = zoo.get_model("mnist", "unconditional", TINY, progress=False)
+    assert not _states_equal(model, plain)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"adversarial_weight": 1.5, "adversarial_eps": 1.0}, "adversarial_weight must be in"),
+        ({"adversarial_weight": 0.5}, "needs adversarial_eps > 0"),
+        ({"adversarial_norm": "l1"}, "unknown adversarial_norm"),
+        ({"flow": "maf"}, "unknown flow"),
+    ],
+)
+def test_bad_flow_or_adversarial_settings_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(TINY, **change)

@@ -25,9 +25,12 @@ class ConditionalGlow(Flow):
     flattened latent z gets a class-conditional prior. Class information enters only
     through the prior, so `log_prob` gives log p(x|y) for every class in one pass."""
 
+    flow_name = "glow"
+
     def __init__(self, in_channels: int, num_classes: int, arch: Arch, prior: str = "gaussian", size: int = 32):
         super().__init__()
         self.config = {
+            "flow": self.flow_name,
             "in_channels": in_channels,
             "num_classes": num_classes,
             "arch": [arch.levels, arch.steps, arch.hidden],
@@ -44,7 +47,7 @@ class ConditionalGlow(Flow):
         self.out_shapes: list[tuple[int, int, int]] = []
         for level in range(arch.levels):
             hidden = arch.hidden_at(level)
-            self.steps.append(FlowSequence(*(flow_step(channels, hidden) for _ in range(arch.steps))))
+            self.steps.append(self.level(channels, hidden, arch.steps))
             if level < arch.levels - 1:
                 self.splits.append(Split(channels, hidden))
                 self.out_shapes.append((channels - channels // 2, size, size))
@@ -52,6 +55,10 @@ class ConditionalGlow(Flow):
         # The last level's output goes first in z, so the split prior's z_s is its start.
         self.out_shapes.insert(0, (channels, size, size))
         self.prior = PRIORS[prior](2 * self.n_dims, num_classes)
+
+    def level(self, channels: int, hidden: int, steps: int) -> FlowSequence:
+        """The flow steps of one level: `steps` GLOW steps."""
+        return FlowSequence(*(flow_step(channels, hidden) for _ in range(steps)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, c, H, W) -> flattened z (B, 2cHW) and log|det dz/dx| (B,)."""
