@@ -1,8 +1,11 @@
 """Chapter 07: the companion paper (Pope, Balaji & Feizi 2019). Linear flows: the exact
-attacks, adversarial training and its trade-off, on a 2-D toy set and on PCA-reduced MNIST."""
+attacks, adversarial training and its trade-off, on a 2-D toy set and on PCA-reduced MNIST.
+Deep flows: PGD likelihood attacks on unconditional GLOW and RealNVP, in-distribution and
+out-of-distribution, and hybrid adversarial training."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -10,8 +13,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import data
+from studylib import data, evaluate, zoo
+from studylib.attacks.detector import FlowTarget
+from studylib.attacks.pgd import pgd
 from studylib.chapter import Params
+from studylib.config import Arch, Profile, family
 from studylib.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
 from studylib.progress import bar
 
@@ -193,3 +199,198 @@ def claims(rows: list[dict], data_name: str) -> list[dict]:
             )
         )
     return out
+
+
+# ---- Deep flows -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeepSizes:
+    """The deep half's scale: the flows' architecture and training steps (batch 32; None:
+    the profile's own), the attacked images per set, the budgets (L2 and L-infinity) and
+    PGD steps of the attacks, and the hybrid adversarial training's weight, L2 eps and steps."""
+
+    arch: Arch | None
+    train_steps: int | None
+    images: int
+    l2_eps: tuple[float, ...]
+    linf_eps: tuple[float, ...]
+    pgd_steps: int
+    adv_weight: float = 0.5
+    adv_eps: float = 1.0
+    adv_steps: int = 3
+
+
+_DEEP = {
+    "smoke": DeepSizes(Arch(2, 2, 16), 30, 8, (0.5, 2.0), (2 / 255,), 2, adv_steps=1),
+    "quick": DeepSizes(Arch(3, 4, 32), 1500, 64, (0.25, 0.5, 1.0, 2.0), (1 / 255, 2 / 255, 4 / 255, 8 / 255), 10),
+    "paper": DeepSizes(None, None, 1000, (0.25, 0.5, 1.0, 2.0), (1 / 255, 2 / 255, 4 / 255, 8 / 255), 40),
+}
+DEEP_FLOWS = ("glow", "realnvp")
+
+
+def deep_sizes(profile: str) -> DeepSizes:
+    """The deep half's sizes at a profile."""
+    return _DEEP[profile]
+
+
+def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool) -> Profile:
+    """The training profile of one unconditional flow: `profile` at the deep half's size,
+    with hybrid adversarial training (clean and PGD-attacked images, mixed) if `adversarial`."""
+    sizes = deep_sizes(profile.name)
+    change: dict = {"flow": flow}
+    if sizes.arch is not None:
+        change |= {
+            "arch": {**profile.arch, family(dataset): sizes.arch},
+            "train_steps": {**profile.train_steps, family(dataset): sizes.train_steps},
+            "batch_size": 32,
+        }
+    if adversarial:
+        change |= {
+            "adversarial_weight": sizes.adv_weight,
+            "adversarial_eps": sizes.adv_eps,
+            "adversarial_steps": sizes.adv_steps,
+        }
+    return dataclasses.replace(profile, **change)
+
+
+def deep_models(params: Params) -> dict[str, torch.nn.Module]:
+    """The four unconditional flows of the chapter's dataset, by name ("glow", "glow +
+    adversarial training", ...): trained once, then read from the cache."""
+    models = {}
+    for flow in DEEP_FLOWS:
+        for adversarial in (False, True):
+            prof = deep_profile(params.profile, params.dataset, flow, adversarial)
+            name = flow + (" + adversarial training" if adversarial else "")
+            models[name] = zoo.get_model(params.dataset, "unconditional", prof, params.seed, str(params.device.type))
+    return models
+
+
+def _grey_or_colour(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Images with `channels` channels: colour averaged to grey, grey repeated to colour."""
+    if images.shape[1] == channels:
+        return images
+    return images.mean(1, keepdim=True) if channels == 1 else images.repeat(1, channels, 1, 1)
+
+
+def image_sets(params: Params, n: int) -> dict[str, torch.Tensor]:
+    """In-distribution test images first, then the out-of-distribution sets the model did
+    not see: for a CIFAR-10 model MNIST (3 channels), BG-MNIST-0 and uniform noise; for an
+    MNIST model greyscale CIFAR-10 and uniform noise. n seeded images each, in [-0.5, 0.5]."""
+    own = params.dataset
+    channels = 3 if family(own) == "cifar10" else 1
+    others = ["mnist", "bg-mnist-0"] if family(own) == "cifar10" else ["cifar10"]
+    sets = {own: data.load(own, "test", subset=n, seed=params.seed).tensors()[0]}
+    for name in others:
+        images = data.load(name, "test", subset=n, seed=params.seed).tensors()[0]
+        sets[name + (" (grey)" if channels == 1 else "")] = _grey_or_colour(images, channels)
+    gen = torch.Generator().manual_seed(params.seed)
+    sets["uniform noise"] = torch.rand(n, channels, 32, 32, generator=gen) - 0.5
+    return sets
+
+
+def likelihood_attacks(
+    params: Params, models: dict[str, torch.nn.Module], sets: dict[str, torch.Tensor], sizes: DeepSizes
+) -> list[dict]:
+    """PGD on each model and set, at each budget of both norms: raise the NLL of the
+    in-distribution images (the first set), lower it for the others. Per row: mean bits/dim
+    before and after, and the share of images whose NLL ends below the model's median NLL of
+    the clean in-distribution images."""
+    own = next(iter(sets))
+    budgets = [("l2", e) for e in sizes.l2_eps] + [("linf", e) for e in sizes.linf_eps]
+    rows = []
+    work = [(m, s, b) for m in models for s in sets for b in budgets]
+    for model_name, set_name, (norm, eps) in bar(work, desc="PGD attacks"):
+        target = FlowTarget(models[model_name], params.profile.eval_batch_size)
+        x = sets[set_name].to(params.device)
+        sign = 1.0 if set_name == own else -1.0  # raise the NLL of real images, lower the others'
+        with torch.no_grad():
+            before = target(x)[1]
+            median = target(sets[own].to(params.device))[1].median()
+        attacked = pgd(_signed_nll(target, sign), x, eps, norm, sizes.pgd_steps, seed=params.seed)
+        with torch.no_grad():
+            after = target(attacked)[1]
+        rows.append(
+            {
+                "model": model_name,
+                "set": set_name,
+                "norm": norm,
+                "eps": eps,
+                "before": before.mean().item(),
+                "after": after.mean().item(),
+                "below_median_before": 100 * (before < median).double().mean().item(),
+                "below_median_after": 100 * (after < median).double().mean().item(),
+            }
+        )
+    return rows
+
+
+def _signed_nll(target: FlowTarget, sign: float):
+    """The PGD objective: sign x each image's NLL in bits/dim."""
+    return lambda images: sign * target(images)[1]
+
+
+def _eps_label(norm: str, eps: float) -> str:
+    return f"L2 {eps:g}" if norm == "l2" else f"Linf {eps * 255:g}/255"
+
+
+def attacks_text(rows: list[dict]) -> str:
+    """Bits/dim before -> after each attack, and (for the out-of-distribution sets) the share
+    of images below the in-distribution median NLL before -> after."""
+    lines = [f"{'model':<32} {'set':<18} {'budget':<13} {'bits/dim':>17} {'below median %':>16}"]
+    for r in rows:
+        share = f"{r['below_median_before']:.0f} -> {r['below_median_after']:.0f}"
+        lines.append(
+            f"{r['model']:<32} {r['set']:<18} {_eps_label(r['norm'], r['eps']):<13} "
+            f"{r['before']:>7.2f} -> {r['after']:>6.2f} {share:>16}"
+        )
+    return "\n".join(lines)
+
+
+def attacks_figure(rows: list[dict], norm: str = "l2"):
+    """Mean bits/dim after PGD against its budget, one panel per image set, one line per
+    model (the first panel's attack raises the NLL, the others' lower it)."""
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], sets, strict=True):
+        for model in dict.fromkeys(r["model"] for r in rows):
+            mine = [r for r in rows if r["set"] == name and r["model"] == model and r["norm"] == norm]
+            eps = [0.0] + [r["eps"] for r in mine]
+            ax.plot(eps, [mine[0]["before"]] + [r["after"] for r in mine], "o-", label=model, markersize=3)
+        ax.set(title=name, xlabel=f"{norm.upper()} budget", ylabel="bits/dim after PGD")
+        ax.title.set_fontsize(9)
+    axes[0][0].legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
+    """Ledger rows: bits/dim before -> after at each model's largest L2 budget, per set."""
+    from studylib.ledger import claim
+
+    largest = max(r["eps"] for r in rows if r["norm"] == "l2")
+    return [
+        claim(
+            f"PGD L2 {largest:g} on {r['model']}, {r['set']} ({dataset} model)",
+            f"{r['before']:.2f} -> {r['after']:.2f}",
+            "extremely sensitive (abstract)",
+            "bits/dim",
+            f"below the in-distribution median: {r['below_median_before']:.0f} -> {r['below_median_after']:.0f} %",
+        )
+        for r in rows
+        if r["norm"] == "l2" and r["eps"] == largest
+    ]
+
+
+def clean_cost(params: Params, models: dict[str, torch.nn.Module], n: int | None = None) -> str:
+    """Clean test bits/dim of each model: what the adversarial training costs."""
+    test = data.load(params.dataset, "test", subset=n or params.profile.eval_subset, seed=params.seed)
+    lines = []
+    for name, model in models.items():
+        ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size, progress=False)
+        seconds = model.info["train_seconds"]
+        lines.append(
+            f"{name:<32} clean test {evaluate.nll_bpd(ll, model.n_dims).mean().item():.3f} bits/dim "
+            f"({len(test)} images; {model.info['spec']['settings']['train_steps']} steps in {seconds / 60:.1f} min)"
+        )
+    return "\n".join(lines)
