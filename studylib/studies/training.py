@@ -167,15 +167,17 @@ def levers(dataset: str = "mnist", objective: str = "split", profile: str = "qui
     base = next((r for r in rows if r["lever"] == "baseline"), None)
     width = max(len("lever"), *(len(r["lever"]) for r in rows))
     lines = [
-        f"{dataset}, {objective} objective, {profile} profile, {rows[0]['minutes']:g} CPU minutes per lever, "
-        f"{rows[0]['n_test']} test images",
-        f"{'lever':<{width}} {'model':<15} {'img/s':>6} {'steps':>6} {'bpd':>6} {'acc %':>6} {'d bpd':>7} {'d acc':>6}",
+        f"{dataset}, {objective} objective, {profile} profile, {rows[0]['n_test']} test images; "
+        "min: CPU minutes of training on the machine that measured the row",
+        f"{'lever':<{width}} {'model':<15} {'min':>4} {'img/s':>6} {'steps':>6} {'bpd':>6} {'acc %':>6} "
+        f"{'d bpd':>7} {'d acc':>6}",
     ]
     for r in rows:
         d_bpd = f"{r['bpd'] - base['bpd']:+.3f}" if base else ""
         d_acc = f"{r['accuracy'] - base['accuracy']:+.1f}" if base else ""
         lines.append(
-            f"{r['lever']:<{width}} {r['arch']:<15} {r['images_per_s']:>6.0f} {r['steps']:>6} {r['bpd']:>6.3f} "
+            f"{r['lever']:<{width}} {r['arch']:<15} {r['minutes']:>4.0f} {r['images_per_s']:>6.0f} {r['steps']:>6} "
+            f"{r['bpd']:>6.3f} "
             f"{r['accuracy']:>6.1f} {d_bpd:>7} {d_acc:>6}"
         )
     return "\n".join(lines)
