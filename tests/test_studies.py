@@ -150,3 +150,33 @@ def test_chapter_imports_only_its_study_chapter_and_ledger(md):
     ours = {n for n in _imports(code) if n.split(".")[0] == "studylib"}
     stray = {n for n in ours if not any(n == a or n.startswith(a + ".") for a in allowed)}
     assert not stray, f"{md.stem} imports {stray}; a chapter uses its study module, chapter and ledger only"
+
+
+def test_flow_robustness_deep_profiles_and_image_sets():
+    from studylib.studies import flow_robustness as fr
+
+    quick = setup("cifar10", profile="quick").profile
+    plain = fr.deep_profile(quick, "cifar10", "realnvp", adversarial=False)
+    robust = fr.deep_profile(quick, "cifar10", "realnvp", adversarial=True)
+    assert plain.flow == "realnvp" and plain.adversarial_weight == 0 and plain.steps_for("cifar10") == 1500
+    assert robust.adversarial_weight == 0.5 and robust.adversarial_eps == 1.0
+    assert plain.arch_for("mnist") == quick.arch_for("mnist")  # only the chapter's dataset changes
+    sets = fr.image_sets(setup("cifar10", profile="smoke"), 4)
+    assert list(sets) == ["cifar10", "mnist", "bg-mnist-0", "uniform noise"]
+    assert all(x.shape == (4, 3, 32, 32) and x.min() >= -0.5 and x.max() <= 0.5 for x in sets.values())
+    grey = fr.image_sets(setup("mnist", profile="smoke"), 4)
+    assert list(grey) == ["mnist", "cifar10 (grey)", "uniform noise"]
+    assert all(x.shape == (4, 1, 32, 32) for x in grey.values())
+
+
+def test_linear_tradeoff_rows_show_the_robust_fit_trading_clean_for_worst_case_nll():
+    from studylib.studies import flow_robustness as fr
+
+    toy = fr.toy_data(300)
+    rows = fr.tradeoff(toy[:200], toy[200:], (0.0, 1.0), steps=30)
+    at = {(r["eps"], r["fit"]): r for r in rows}
+    assert at[(0.0, "sample")]["clean"] == pytest.approx(at[(0.0, "clean")]["clean"], rel=1e-6)
+    assert at[(1.0, "sample")]["sample"] < at[(1.0, "clean")]["sample"]
+    assert at[(1.0, "sample")]["clean"] > at[(1.0, "clean")]["clean"]
+    assert "universal fit at eps = 1" in fr.spectrum_change(rows, 1.0)
+    assert len(fr.claims(rows, "toy")) == 1
