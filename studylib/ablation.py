@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import torch
 
-from studylib import data, evaluate, ledger
+from studylib import bench, data, evaluate, ledger
 from studylib.config import Arch, Profile, family, get_profile
-from studylib.objectives import loss_and_stats
 from studylib.zoo import build_model, get_model
 
 # One setting changed per lever, against the profile as it stands.
@@ -72,26 +70,14 @@ def stronger(profile: Profile, dataset: str) -> Profile:
 
 
 def images_per_second(profile: Profile, dataset: str, objective: str, iterations: int = 12) -> float:
-    """Training images/s (forward + backward + Adam) of `profile`'s model on this machine."""
+    """Training images/s (forward + backward + Adam) of `profile`'s model on this machine,
+    timed by the benchmark's own loop (`bench.measure`)."""
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    model = build_model(dataset, objective, profile.arch_for(dataset)).train()
+    model = build_model(dataset, objective, profile.arch_for(dataset), profile.flow)
     x, y = data.load(dataset, "test", subset=profile.batch_size).tensors()
-    opt = torch.optim.Adam(model.parameters(), profile.lr)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=profile.bf16):
-            log_pxy, logits = model.scores(x)
-        loss, _ = loss_and_stats(log_pxy, logits, y, objective, profile.ce_weight, model.n_dims)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    step(), step()  # actnorm init and warm-up
-    start = time.perf_counter()
-    for _ in range(iterations):
-        step()
-    return iterations * profile.batch_size / (time.perf_counter() - start)
+    variant = bench.flow_contender("variant", model)
+    return bench.measure([variant], x, y, {"variant": profile.bf16}, iterations, repeats=1)["variant"]["train"]
 
 
 def run_lever(

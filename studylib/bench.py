@@ -52,14 +52,19 @@ class Contender:
         return sum(p.numel() for p in self.module.parameters())
 
 
-def ours(channels: int, arch: Arch) -> Contender:
-    """Our conditional GLOW (bf16 autocast, where used, covers the coupling networks only)."""
-    model = build_model("cifar10" if channels == 3 else "mnist", "base", arch)
+def flow_contender(name: str, model: nn.Module, note: str = "") -> Contender:
+    """One of our flows as a contender: the NLL of the true class, one flow pass."""
 
     def nll(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return -model.log_prob(x).gather(1, y[:, None]).squeeze(1)
 
-    return Contender("studylib", model, nll, f"ConditionalGlow {arch.label()}, Gaussian prior per class")
+    return Contender(name, model, nll, note)
+
+
+def ours(channels: int, arch: Arch) -> Contender:
+    """Our conditional GLOW (bf16 autocast, where used, covers the coupling networks only)."""
+    model = build_model("cifar10" if channels == 3 else "mnist", "base", arch)
+    return flow_contender("studylib", model, f"ConditionalGlow {arch.label()}, Gaussian prior per class")
 
 
 def _padded(channels: int) -> ChannelPad:
