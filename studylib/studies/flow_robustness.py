@@ -234,9 +234,10 @@ def deep_sizes(profile: str) -> DeepSizes:
     return _DEEP[profile]
 
 
-def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool) -> Profile:
+def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool, weight: float | None = None) -> Profile:
     """The training profile of one unconditional flow: `profile` at the deep half's size,
-    with hybrid adversarial training (clean and PGD-attacked images, mixed) if `adversarial`."""
+    with hybrid adversarial training if `adversarial`: the loss mixes the clean NLL and the
+    NLL after PGD as (1 - weight) and weight (default `DeepSizes.adv_weight`)."""
     sizes = deep_sizes(profile.name)
     change: dict = {"flow": flow}
     if sizes.arch is not None:
@@ -247,20 +248,21 @@ def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool) -
         }
     if adversarial:
         change |= {
-            "adversarial_weight": sizes.adv_weight,
+            "adversarial_weight": sizes.adv_weight if weight is None else weight,
             "adversarial_eps": sizes.adv_eps,
             "adversarial_steps": sizes.adv_steps,
         }
     return dataclasses.replace(profile, **change)
 
 
-def deep_models(params: Params) -> dict[str, torch.nn.Module]:
+def deep_models(params: Params, weight: float | None = None) -> dict[str, torch.nn.Module]:
     """The four unconditional flows of the chapter's dataset, by name ("glow", "glow +
-    adversarial training", ...): trained once, then read from the cache."""
+    adversarial training", ...), the adversarial ones at mixing `weight`: trained once,
+    then read from the cache."""
     models = {}
     for flow in DEEP_FLOWS:
         for adversarial in (False, True):
-            prof = deep_profile(params.profile, params.dataset, flow, adversarial)
+            prof = deep_profile(params.profile, params.dataset, flow, adversarial, weight)
             name = flow + (" + adversarial training" if adversarial else "")
             models[name] = zoo.get_model(params.dataset, "unconditional", prof, params.seed, str(params.device.type))
     return models
