@@ -4,8 +4,11 @@ HTML rendering (Sphinx + myst-nb + sphinx-book-theme, MathJax served locally).""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +57,31 @@ def _env(**values: str):
                 os.environ[k] = v
 
 
+@contextmanager
+def peak_memory(interval: float = 0.2):
+    """Samples the resident memory of this process's descendants (a chapter's kernel) every
+    `interval` seconds while the block runs; yields a dict whose "mib" ends as the peak."""
+    import psutil
+
+    me, peak, stop = psutil.Process(), {"mib": 0.0}, threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            total = 0
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            peak["mib"] = max(peak["mib"], total / 2**20)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run(profile: str, names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> Path:
     """Execute chapters with papermill at `profile` into `out` (default build/book/<profile>),
     never in place. The profile reaches the chapters through $STUDYLIB_PROFILE (so no cell is
@@ -73,15 +101,22 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(committed, copy)
     todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
+    timings: list[dict] = []  # per chapter: seconds and the kernel's peak memory, kept as they come
     with _env(STUDYLIB_PROFILE=profile, STUDYLIB_RESULTS=str(out / "results")):
         for md in todo:
             source = out / f"{md.stem}.source.ipynb"
             jupytext.write(jupytext.read(md), source)
             started = time.perf_counter()
             print(f"running {md.stem} at {profile} ...", flush=True)
-            papermill.execute_notebook(source, out / f"{md.stem}.ipynb", cwd=str(md.parent), progress_bar=False)
+            with peak_memory() as peak:
+                papermill.execute_notebook(source, out / f"{md.stem}.ipynb", cwd=str(md.parent), progress_bar=False)
             source.unlink()
-            print(f"  {md.stem}: {time.perf_counter() - started:.0f} s", flush=True)
+            seconds = time.perf_counter() - started
+            timings.append({"chapter": md.stem, "seconds": round(seconds, 1), "peak_mib": round(peak["mib"])})
+            print(f"  {md.stem}: {seconds:.0f} s, peak memory {peak['mib']:.0f} MiB", flush=True)
+            record = out / "results" / "bench" / f"book__{profile}.json"
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(timings, indent=1) + "\n")
     return out
 
 
