@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from studylib.priors import FAMILIES
+
 DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
 # Every training objective: the classifiers' and an unconditional flow (one class, chapter 7).
@@ -90,12 +92,17 @@ class Profile:
     adversarial_eps: float = 0.0
     adversarial_norm: str = "l2"
     adversarial_steps: int = 5
+    prior_family: str = "gaussian"
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         check_choice("flow", self.flow, FLOW_FAMILIES)
+        check_choice("prior_family", self.prior_family, FAMILIES)
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         check_choice("adversarial_norm", self.adversarial_norm, NORMS)
         if not 0 <= self.adversarial_weight <= 1:
             raise ValueError(f"adversarial_weight must be in [0, 1], got {self.adversarial_weight}")
@@ -115,6 +122,18 @@ class Profile:
     def steps_for(self, dataset: str) -> int:
         """Number of optimiser steps for `dataset`."""
         return self.train_steps[family(dataset)]
+
+    def prior_options(self, objective: str) -> dict:
+        """The class prior's options (appendix C's robust families and label smoothing) for
+        `objective`; the split prior has its own form and takes none."""
+        options: dict = {}
+        if self.prior_family != "gaussian":
+            options["family"] = self.prior_family
+        if self.label_smoothing > 0:
+            options["smoothing"] = self.label_smoothing
+        if options and objective == "split":
+            raise ValueError("prior_family and label_smoothing apply to the base and reweighted objectives, not split")
+        return options
 
     def as_dict(self, dataset: str) -> dict:
         """The settings that determine a model trained on `dataset` (used for cache keys)."""
@@ -140,6 +159,8 @@ _NEUTRAL = {
     "adversarial_eps": 0.0,
     "adversarial_norm": "l2",
     "adversarial_steps": 5,
+    "prior_family": "gaussian",
+    "label_smoothing": 0.0,
 }
 LR_SCHEDULES = ("step", "cosine")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 LOG_2PI = math.log(2 * math.pi)
@@ -13,29 +14,93 @@ LOG_2PI = math.log(2 * math.pi)
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """Diagonal Gaussian log-density summed over the last axis (broadcasting)."""
-    return -0.5 * (((z - mean) * torch.exp(-log_std)) ** 2 + 2 * log_std + LOG_2PI).sum(-1)
+    return _gaussian_log_prob(z, mean, log_std).sum(-1)
+
+
+def _laplace_log_prob(z: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    return -(z - mean).abs() * torch.exp(-log_scale) - log_scale - math.log(2)
+
+
+def _cauchy_log_prob(z: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    return -torch.log1p(((z - mean) * torch.exp(-log_scale)) ** 2) - log_scale - math.log(math.pi)
+
+
+def _gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (((z - mean) * torch.exp(-log_scale)) ** 2 + 2 * log_scale + LOG_2PI)
+
+
+# Per-coordinate log-densities of the robust priors of appendix C.1 (location, log-scale).
+_DENSITIES = {"gaussian": _gaussian_log_prob, "laplace": _laplace_log_prob, "cauchy": _cauchy_log_prob}
+FAMILIES = ("gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy")
 
 
 class ClassGaussianPrior(nn.Module):
-    """p(z|y) = N(mean_y, diag(std_y^2)): one learned diagonal Gaussian per class (Base and
-    Reweighted objectives)."""
+    """p(z|y): one learned factorised density per class (Base and Reweighted objectives).
 
-    def __init__(self, dims: int, num_classes: int):
+    `family` is the Gaussian N(mean_y, std_y^2), or appendix C.1's robust alternatives: a
+    Laplace, a Cauchy, or per coordinate a mixture of the Gaussian with a Laplace or Cauchy
+    at the same location (its own scale and a learned weight). `smoothing` eps is appendix
+    C.2's label smoothing in the latent: the cluster is the label with probability 1 - eps
+    and any other class with eps / (C - 1), marginalised, so log p(z|y) becomes
+    logsumexp_c log W[y, c] + log p(z|c)."""
+
+    def __init__(self, dims: int, num_classes: int, family: str = "gaussian", smoothing: float = 0.0):
         super().__init__()
+        if family not in FAMILIES:
+            raise ValueError(f"unknown prior family {family!r}; allowed values: {', '.join(FAMILIES)}")
+        if not 0 <= smoothing < 1 or (smoothing > 0 and num_classes < 2):
+            raise ValueError(f"label smoothing must be in [0, 1) with two or more classes, got {smoothing}")
+        self.family, self.smoothing = family, smoothing
         self.mean = nn.Parameter(torch.zeros(num_classes, dims))
         self.log_std = nn.Parameter(torch.zeros(num_classes, dims))
+        if "+" in family:  # the second component's scale and the mixing weight's logit
+            self.log_scale2 = nn.Parameter(torch.zeros(num_classes, dims))
+            self.mix_logit = nn.Parameter(torch.zeros(num_classes, dims))
+        if smoothing > 0:
+            eye = torch.eye(num_classes)
+            weights = (1 - smoothing) * eye + smoothing / (num_classes - 1) * (1 - eye)
+            self.register_buffer("log_smoothing", weights.log())
+
+    def _coordinates(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, C, D) log-density of each coordinate under each class."""
+        z = z[:, None, :]
+        first, _, second = self.family.partition("+")
+        log_p = _DENSITIES[first](z, self.mean, self.log_std)
+        if second:
+            other = _DENSITIES[second](z, self.mean, self.log_scale2)
+            log_p = torch.logaddexp(F.logsigmoid(self.mix_logit) + log_p, F.logsigmoid(-self.mix_logit) + other)
+        return log_p
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, C) log p(z|y)."""
-        return gaussian_log_prob(z[:, None, :], self.mean, self.log_std)
+        per_class = self._coordinates(z).sum(-1)
+        if self.smoothing > 0:
+            per_class = torch.logsumexp(per_class[:, None, :] + self.log_smoothing, -1)
+        return per_class
 
     def logits(self, z: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
         """The scores whose cross-entropy the reweighted objective trains: log p(z|y) itself."""
         return log_prob
 
     def sample(self, y: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        eps = torch.randn(len(y), self.mean.shape[1], device=self.mean.device)
-        return self.mean[y] + temperature * torch.exp(self.log_std[y]) * eps
+        """Draws from p(z|y) with every scale multiplied by `temperature`."""
+        if self.smoothing > 0:  # the latent cluster first
+            y = torch.multinomial(self.log_smoothing[y].exp(), 1).squeeze(1)
+        first, _, second = self.family.partition("+")
+        draw = self._standard(first, self.mean[y]) * torch.exp(self.log_std[y])
+        if second:
+            other = self._standard(second, self.mean[y]) * torch.exp(self.log_scale2[y])
+            draw = torch.where(torch.rand_like(draw) < torch.sigmoid(self.mix_logit[y]), draw, other)
+        return self.mean[y] + temperature * draw
+
+    @staticmethod
+    def _standard(family: str, like: torch.Tensor) -> torch.Tensor:
+        if family == "gaussian":
+            return torch.randn_like(like)
+        u = torch.rand_like(like).clamp(1e-6, 1 - 1e-6) - 0.5
+        if family == "laplace":
+            return -u.sign() * torch.log1p(-2 * u.abs())
+        return torch.tan(math.pi * u)  # Cauchy
 
 
 class SplitPrior(nn.Module):

@@ -30,6 +30,7 @@ def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: f
     """Everything that determines a trained model (validated)."""
     check_choice("dataset", dataset, data.DATASETS)
     prior_for(objective)
+    profile.prior_options(objective)  # refuses options the objective's prior does not take
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     weight = profile.ce_weight if ce_weight is None else float(ce_weight)
@@ -61,11 +62,13 @@ def models_dir() -> Path:
     return paths.home() / "models"
 
 
-def build_model(dataset: str, objective: str, arch: Arch, flow: str = "glow") -> ConditionalGlow:
+def build_model(
+    dataset: str, objective: str, arch: Arch, flow: str = "glow", prior_options: dict | None = None
+) -> ConditionalGlow:
     """An untrained flow (`flow`: GLOW or RealNVP) for `dataset` with the objective's prior
-    (uses the global torch RNG)."""
+    and its options (appendix C's robust families, label smoothing); uses the global RNG."""
     channels = 3 if family(dataset) == "cifar10" else 1
-    return FLOWS[flow](channels, num_classes(objective), arch, prior_for(objective))
+    return FLOWS[flow](channels, num_classes(objective), arch, prior_for(objective), prior_options=prior_options)
 
 
 def _sha256(path: Path) -> str:
@@ -75,7 +78,9 @@ def _sha256(path: Path) -> str:
 def _from_config(config: dict) -> ConditionalGlow:
     cfg = dict(config)
     flow = FLOWS[cfg.get("flow", "glow")]  # entries saved before RealNVP existed are GLOWs
-    return flow(cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"])
+    return flow(
+        cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"], cfg.get("prior_options")
+    )
 
 
 def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
@@ -137,7 +142,7 @@ def get_model(
         _discard_if_unreadable(checkpoint)
     distributed.barrier()
     torch.manual_seed(seed)
-    model = build_model(dataset, objective, prof.arch_for(dataset), prof.flow)
+    model = build_model(dataset, objective, prof.arch_for(dataset), prof.flow, prof.prior_options(objective))
     result = train(
         model,
         train_data,

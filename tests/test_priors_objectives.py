@@ -80,3 +80,64 @@ def test_losses_by_objective():
     assert split.item() == pytest.approx(base.item() + 0.5 * ce(logits, y).item())
     with pytest.raises(ValueError, match="allowed values: base, reweighted, split"):
         loss_and_stats(log_pxy, logits, y, "bayes", 1.0, 10)
+
+
+def _reference_log_prob(prior: ClassGaussianPrior, y: int, z: torch.Tensor) -> torch.Tensor:
+    """Class y's per-coordinate log-density written with torch.distributions."""
+    from torch.distributions import Cauchy, Laplace
+
+    kinds = {"gaussian": Normal, "laplace": Laplace, "cauchy": Cauchy}
+    first, _, second = prior.family.partition("+")
+    loc = prior.mean[y]
+    log_p = kinds[first](loc, prior.log_std[y].exp()).log_prob(z)
+    if second:  # the same location, its own scale, a learned weight per coordinate
+        weight = torch.sigmoid(prior.mix_logit[y])
+        other = kinds[second](loc, prior.log_scale2[y].exp()).log_prob(z)
+        log_p = torch.logaddexp(weight.log() + log_p, (1 - weight).log() + other)
+    return log_p
+
+
+@pytest.mark.parametrize("family", ["gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy"])
+def test_robust_priors_match_torch_distributions_one_class_at_a_time(family):
+    prior = _randomised(ClassGaussianPrior(20, 4, family))
+    z = 2 * torch.randn(6, 20)
+    all_classes = prior.log_prob(z)
+    for y in range(4):
+        expected = _reference_log_prob(prior, y, z).sum(1)
+        torch.testing.assert_close(all_classes[:, y], expected, atol=1e-4, rtol=1e-5)
+    samples = prior.sample(torch.tensor([0, 1, 2, 3] * 50), temperature=1.0)
+    assert samples.shape == (200, 20) and torch.isfinite(samples).all()
+
+
+def test_robust_prior_samples_have_the_right_spread():
+    torch.manual_seed(0)
+    prior = ClassGaussianPrior(1, 1, "laplace")
+    draws = prior.sample(torch.zeros(20_000, dtype=torch.long)).squeeze(1)
+    assert draws.abs().mean().item() == pytest.approx(1.0, abs=0.03)  # E|Laplace(0, 1)| = 1
+    prior = ClassGaussianPrior(1, 1, "cauchy")
+    draws = prior.sample(torch.zeros(20_000, dtype=torch.long)).squeeze(1)
+    assert draws.abs().median().item() == pytest.approx(1.0, abs=0.05)  # median |Cauchy(0, 1)| = 1
+
+
+def test_label_smoothing_marginalises_the_latent_cluster():
+    eps = 0.1
+    plain = _randomised(ClassGaussianPrior(8, 3))
+    smooth = ClassGaussianPrior(8, 3, smoothing=eps)
+    smooth.load_state_dict(plain.state_dict(), strict=False)
+    z = torch.randn(5, 8)
+    p = plain.log_prob(z).exp().double()
+    weights = torch.full((3, 3), eps / 2, dtype=torch.float64).fill_diagonal_(1 - eps)
+    torch.testing.assert_close(smooth.log_prob(z).double(), (p @ weights.T).log(), rtol=1e-4, atol=1e-4)
+    # a confident mistake costs at most log(eps / (C - 1)) more than the best class
+    far = plain.mean[0].detach()[None] + 0.0
+    gap = smooth.log_prob(far).max() - smooth.log_prob(far)
+    assert gap.max().item() <= -math.log(eps / 2) + 1e-4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"family": "student"}, "unknown prior family"), ({"smoothing": 1.0}, "label smoothing must be")],
+)
+def test_bad_prior_options_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ClassGaussianPrior(4, 3, **kwargs)

@@ -313,3 +313,17 @@ def test_hybrid_adversarial_training_trains_on_attacked_images_too(home):
 def test_bad_flow_or_adversarial_settings_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(TINY, **change)
+
+
+def test_robust_prior_and_label_smoothing_train_through_the_cache_and_reload(home):
+    profile = dataclasses.replace(TINY, prior_family="gaussian+cauchy", label_smoothing=0.1)
+    model = zoo.get_model("mnist", "reweighted", profile, progress=False)
+    assert model.prior.family == "gaussian+cauchy" and model.prior.smoothing == 0.1
+    again = zoo.get_model("mnist", "reweighted", profile, progress=False)
+    assert again.prior.family == "gaussian+cauchy" and _states_equal(model, again)
+    assert zoo.cache_key(zoo.spec("mnist", "reweighted", profile, 0)) != zoo.cache_key(
+        zoo.spec("mnist", "reweighted", TINY, 0)
+    )
+    with pytest.raises(ValueError, match="not split"):
+        zoo.get_model("mnist", "split", profile, progress=False)
+    assert not any(p.name.startswith("mnist-split") for p in (home / "models").iterdir())

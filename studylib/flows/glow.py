@@ -27,7 +27,15 @@ class ConditionalGlow(Flow):
 
     flow_name = "glow"
 
-    def __init__(self, in_channels: int, num_classes: int, arch: Arch, prior: str = "gaussian", size: int = 32):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        arch: Arch,
+        prior: str = "gaussian",
+        size: int = 32,
+        prior_options: dict | None = None,
+    ):
         super().__init__()
         self.config = {
             "flow": self.flow_name,
@@ -36,6 +44,7 @@ class ConditionalGlow(Flow):
             "arch": [arch.levels, arch.steps, arch.hidden],
             "prior": prior,
             "size": size,
+            **({"prior_options": dict(prior_options)} if prior_options else {}),
         }
         self.num_classes = num_classes
         self.n_dims = in_channels * size * size
@@ -54,7 +63,7 @@ class ConditionalGlow(Flow):
                 channels, size = 4 * (channels // 2), size // 2
         # The last level's output goes first in z, so the split prior's z_s is its start.
         self.out_shapes.insert(0, (channels, size, size))
-        self.prior = PRIORS[prior](2 * self.n_dims, num_classes)
+        self.prior = PRIORS[prior](2 * self.n_dims, num_classes, **(prior_options or {}))
 
     def level(self, channels: int, hidden: int, steps: int) -> FlowSequence:
         """The flow steps of one level: `steps` GLOW steps."""
