@@ -7,6 +7,7 @@ objective and seed, so that its hash keys the trained-model cache.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 
@@ -94,6 +95,7 @@ class Profile:
     adversarial_steps: int = 5
     prior_family: str = "gaussian"
     label_smoothing: float = 0.0
+    gan_weight: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
@@ -101,6 +103,8 @@ class Profile:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         check_choice("flow", self.flow, FLOW_FAMILIES)
         check_choice("prior_family", self.prior_family, FAMILIES)
+        if not (self.gan_weight >= 0 and math.isfinite(self.gan_weight)):
+            raise ValueError(f"gan_weight must be a finite number >= 0, got {self.gan_weight}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         check_choice("adversarial_norm", self.adversarial_norm, NORMS)
@@ -161,6 +165,7 @@ _NEUTRAL = {
     "adversarial_steps": 5,
     "prior_family": "gaussian",
     "label_smoothing": 0.0,
+    "gan_weight": 0.0,
 }
 LR_SCHEDULES = ("step", "cosine")
 

@@ -21,6 +21,7 @@ from studylib.config import Profile
 from studylib.data import ImageDataset
 from studylib.flows import ConditionalGlow
 from studylib.flows.actnorm import ActNorm
+from studylib.gan import Discriminator, gan_losses
 from studylib.objectives import loss_and_stats
 from studylib.progress import bar as tqdm
 
@@ -123,6 +124,9 @@ def train(
     rank 0 alone writes the checkpoint.
 
     With `profile.ema_decay` > 0 the model ends with the moving average of its weights.
+    With `profile.gan_weight` w > 0 it trains as a conditional Flow-GAN: the objective plus
+    w x the generator loss of a discriminator trained alongside (kept in the checkpoint,
+    dropped with it at the end).
     At each of `profile.snapshot_steps` the weights used for evaluation (the EMA's when
     there is one) are saved to `snapshot_dir`/snapshot-<step>.pt as {"step", "state_dict"}.
     Returns {"history": [...], "train_seconds": s}. Ctrl-C saves a checkpoint and re-raises
@@ -136,6 +140,12 @@ def train(
     net = distributed.wrap(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
     ema = averaged(model, profile.ema_decay)
+    disc, disc_opt = None, None
+    if profile.gan_weight > 0:
+        if size > 1:
+            raise ValueError("Flow-GAN training (gan_weight > 0) runs in one process, not under torchrun")
+        disc = Discriminator(data.channels, model.num_classes).to(device)
+        disc_opt = torch.optim.Adam(disc.parameters(), lr=profile.lr, betas=(0.5, 0.999))
     augment = profile.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
     batches = torch.Generator().manual_seed(seed)
     step, history, window, seconds = 0, [], [], 0.0
@@ -145,6 +155,9 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        if disc is not None:
+            disc.load_state_dict(state["disc"])
+            disc_opt.load_state_dict(state["disc_opt"])
         batches.set_state(state["batches"])
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
@@ -161,6 +174,8 @@ def train(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
+            "disc": disc.state_dict() if disc is not None else None,
+            "disc_opt": disc_opt.state_dict() if disc is not None else None,
             "batches": batches.get_state(),
             "rng": torch.get_rng_state(),
             "cuda_rng": cuda_rng,
@@ -207,6 +222,12 @@ def train(
                 w = profile.adversarial_weight
                 loss = (1 - w) * loss + w * adv_loss
                 stats = {**stats, "loss": (1 - w) * stats["loss"] + w * adv_stats["loss"], "adv_bpd": adv_stats["bpd"]}
+            if disc is not None:  # Flow-GAN: the flow also tries to fool the discriminator
+                with autocast:
+                    gen_loss, disc_loss = gan_losses(model, disc, x, y)
+                loss = loss + profile.gan_weight * gen_loss
+                stats = {**stats, "loss": stats["loss"] + profile.gan_weight * gen_loss.item()}
+                stats |= {"gan_generator": gen_loss.item(), "gan_discriminator": disc_loss.item()}
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), profile.clip_grad_norm).item()
@@ -222,6 +243,10 @@ def train(
                     f"{kept}. Try a lower learning rate or a smaller clipping norm."
                 )
             optimizer.step()
+            if disc is not None:
+                disc_opt.zero_grad(set_to_none=True)
+                disc_loss.backward()
+                disc_opt.step()
             if ema is not None:
                 ema.update_parameters(model)
             step += 1

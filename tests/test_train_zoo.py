@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import signal
 
@@ -57,17 +58,23 @@ def _interrupt_at(step_to_stop: int):
     return on_step
 
 
-def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home, monkeypatch, tmp_path):
-    reference = zoo.get_model("mnist", "reweighted", TINY, progress=False)
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"gan_weight": 0.1}, {"adversarial_weight": 0.5, "adversarial_eps": 0.5, "adversarial_steps": 1}],
+    ids=["plain", "flow-gan", "adversarial"],
+)
+def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home, monkeypatch, tmp_path, change):
+    profile = dataclasses.replace(TINY, **change)
+    reference = zoo.get_model("mnist", "reweighted", profile, progress=False)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "interrupted"))
     monkeypatch.setattr(zoo, "train", functools.partial(train.train, on_step=_interrupt_at(17)))
     with pytest.raises(KeyboardInterrupt, match="step 17"):
-        zoo.get_model("mnist", "reweighted", TINY, progress=False)
+        zoo.get_model("mnist", "reweighted", profile, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 17
     assert not (entry / "model.pt").exists()
     monkeypatch.setattr(zoo, "train", train.train)
-    resumed = zoo.get_model("mnist", "reweighted", TINY, progress=False)
+    resumed = zoo.get_model("mnist", "reweighted", profile, progress=False)
     assert _states_equal(reference, resumed)
     assert [h["loss"] for h in resumed.info["history"]] == [h["loss"] for h in reference.info["history"]]
     assert not (entry / "checkpoint.pt").exists()
@@ -327,3 +334,13 @@ def test_robust_prior_and_label_smoothing_train_through_the_cache_and_reload(hom
     with pytest.raises(ValueError, match="not split"):
         zoo.get_model("mnist", "split", profile, progress=False)
     assert not any(p.name.startswith("mnist-split") for p in (home / "models").iterdir())
+
+
+def test_flow_gan_trains_a_discriminator_beside_the_flow(home):
+    profile = dataclasses.replace(TINY, gan_weight=0.1)
+    model = zoo.get_model("mnist", "base", profile, progress=False)
+    history = model.info["history"]
+    assert all(math.isfinite(h["gan_generator"]) and math.isfinite(h["gan_discriminator"]) for h in history)
+    assert not _states_equal(model, zoo.get_model("mnist", "base", TINY, progress=False))
+    with pytest.raises(ValueError, match="gan_weight must be"):
+        dataclasses.replace(TINY, gan_weight=-1.0)
