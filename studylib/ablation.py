@@ -74,7 +74,9 @@ def images_per_second(profile: Profile, dataset: str, objective: str, iterations
     timed by the benchmark's own loop (`bench.measure`)."""
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    model = build_model(dataset, objective, profile.arch_for(dataset), profile.flow, profile.prior_options(objective))
+    model = build_model(
+        dataset, objective, profile.arch_for(dataset), profile.model_kind, profile.prior_options(objective)
+    )
     x, y = data.load(dataset, "test", subset=profile.batch_size).tensors()
     variant = bench.flow_contender("variant", model)
     return bench.measure([variant], x, y, {"variant": profile.bf16}, iterations, repeats=1)["variant"]["train"]

@@ -19,7 +19,7 @@ DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
 # Every training objective: the classifiers' and an unconditional flow (one class, chapter 7).
 TRAIN_OBJECTIVES = (*OBJECTIVES, "unconditional")
-FLOW_FAMILIES = ("glow", "realnvp")
+MODEL_KINDS = ("glow", "realnvp", "pixelcnn")
 NORMS = ("l2", "linf")
 PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,7 +88,7 @@ class Profile:
     ema_decay: float = 0.0
     augment_mnist: bool = True
     snapshots: tuple[float, ...] = ()
-    flow: str = "glow"
+    model_kind: str = "glow"
     adversarial_weight: float = 0.0
     adversarial_eps: float = 0.0
     adversarial_norm: str = "l2"
@@ -101,7 +101,7 @@ class Profile:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        check_choice("flow", self.flow, FLOW_FAMILIES)
+        check_choice("model_kind", self.model_kind, MODEL_KINDS)
         check_choice("prior_family", self.prior_family, FAMILIES)
         if not (self.gan_weight >= 0 and math.isfinite(self.gan_weight)):
             raise ValueError(f"gan_weight must be a finite number >= 0, got {self.gan_weight}")
@@ -135,6 +135,8 @@ class Profile:
             options["family"] = self.prior_family
         if self.label_smoothing > 0:
             options["smoothing"] = self.label_smoothing
+        if self.model_kind == "pixelcnn" and objective not in ("base", "reweighted"):
+            raise ValueError("the PixelCNN has no latent prior: train it with the base or reweighted objective")
         if options and objective == "split":
             raise ValueError("prior_family and label_smoothing apply to the base and reweighted objectives, not split")
         return options
@@ -158,7 +160,7 @@ _NEUTRAL = {
     "ema_decay": 0.0,
     "augment_mnist": True,
     "snapshots": (),
-    "flow": "glow",
+    "model_kind": "glow",
     "adversarial_weight": 0.0,
     "adversarial_eps": 0.0,
     "adversarial_norm": "l2",

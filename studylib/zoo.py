@@ -16,7 +16,11 @@ from studylib import data, distributed, paths
 from studylib.config import Arch, Profile, check_choice, family, get_profile, resolve_device
 from studylib.flows import FLOWS, ConditionalGlow
 from studylib.objectives import num_classes, prior_for
+from studylib.pixelcnn import ConditionalPixelCNN
 from studylib.train import save_atomic, train
+
+# Every model family the cache can hold, by the name its saved config carries.
+MODELS = {**FLOWS, "pixelcnn": ConditionalPixelCNN}
 
 # Bump when a change to the model or training code changes what a cached model would be.
 MODEL_VERSION = 1
@@ -63,12 +67,13 @@ def models_dir() -> Path:
 
 
 def build_model(
-    dataset: str, objective: str, arch: Arch, flow: str = "glow", prior_options: dict | None = None
+    dataset: str, objective: str, arch: Arch, kind: str = "glow", prior_options: dict | None = None
 ) -> ConditionalGlow:
-    """An untrained flow (`flow`: GLOW or RealNVP) for `dataset` with the objective's prior
-    and its options (appendix C's robust families, label smoothing); uses the global RNG."""
+    """An untrained model of `kind` (GLOW, RealNVP, or the conditional PixelCNN++) for
+    `dataset` with the objective's prior and its options (appendix C's robust families,
+    label smoothing); uses the global torch RNG."""
     channels = 3 if family(dataset) == "cifar10" else 1
-    return FLOWS[flow](channels, num_classes(objective), arch, prior_for(objective), prior_options=prior_options)
+    return MODELS[kind](channels, num_classes(objective), arch, prior_for(objective), prior_options=prior_options)
 
 
 def _sha256(path: Path) -> str:
@@ -77,8 +82,8 @@ def _sha256(path: Path) -> str:
 
 def _from_config(config: dict) -> ConditionalGlow:
     cfg = dict(config)
-    flow = FLOWS[cfg.get("flow", "glow")]  # entries saved before RealNVP existed are GLOWs
-    return flow(
+    kind = MODELS[cfg.get("kind", "glow")]  # entries saved before RealNVP existed are GLOWs
+    return kind(
         cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"], cfg.get("prior_options")
     )
 
@@ -142,7 +147,7 @@ def get_model(
         _discard_if_unreadable(checkpoint)
     distributed.barrier()
     torch.manual_seed(seed)
-    model = build_model(dataset, objective, prof.arch_for(dataset), prof.flow, prof.prior_options(objective))
+    model = build_model(dataset, objective, prof.arch_for(dataset), prof.model_kind, prof.prior_options(objective))
     result = train(
         model,
         train_data,

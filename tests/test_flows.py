@@ -112,7 +112,7 @@ def test_actnorm_initialises_from_data_and_survives_state_dict():
 def test_glow_inverts_and_shapes(flow, prior, channels):
     torch.manual_seed(0)
     model = FLOWS[flow](channels, 10, Arch(3, 2, 16), prior)
-    assert model.config["flow"] == flow
+    assert model.config["kind"] == flow
     x = torch.rand(4, channels, 32, 32) - 0.5
     model.train()(x)  # actnorm init
     _randomise(model, scale=0.01)

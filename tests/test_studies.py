@@ -158,7 +158,7 @@ def test_flow_robustness_deep_profiles_and_image_sets():
     quick = setup("cifar10", profile="quick").profile
     plain = fr.deep_profile(quick, "cifar10", "realnvp", adversarial=False)
     robust = fr.deep_profile(quick, "cifar10", "realnvp", adversarial=True)
-    assert plain.flow == "realnvp" and plain.adversarial_weight == 0 and plain.steps_for("cifar10") == 1500
+    assert plain.model_kind == "realnvp" and plain.adversarial_weight == 0 and plain.steps_for("cifar10") == 1500
     assert robust.adversarial_weight == 0.5 and robust.adversarial_eps == 1.0
     assert plain.arch_for("mnist") == quick.arch_for("mnist")  # only the chapter's dataset changes
     sets = fr.image_sets(setup("cifar10", profile="smoke"), 4)

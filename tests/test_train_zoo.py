@@ -202,7 +202,15 @@ def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
 def test_new_profile_settings_leave_existing_cache_keys_alone():
     quick = get_profile("quick")
     settings = quick.as_dict("mnist")
-    new = {"lr_schedule", "ema_decay", "augment_mnist", "snapshots", "flow", "adversarial_weight", "adversarial_eps"}
+    new = {
+        "lr_schedule",
+        "ema_decay",
+        "augment_mnist",
+        "snapshots",
+        "model_kind",
+        "adversarial_weight",
+        "adversarial_eps",
+    }
     assert not (new | {"adversarial_norm", "adversarial_steps"}) & settings.keys()
     assert zoo.cache_key(zoo.spec("mnist", "split", quick, 0)) == "mnist-split-quick-65bcbb558393"  # as before
     changed = dataclasses.replace(quick, ema_decay=0.999, augment_mnist=False).as_dict("mnist")
@@ -285,7 +293,7 @@ def test_snapshots_need_a_profile_that_keeps_them(home):
 
 
 def test_unconditional_realnvp_trains_through_the_cache_and_reloads_as_realnvp(home):
-    profile = dataclasses.replace(TINY, flow="realnvp")
+    profile = dataclasses.replace(TINY, model_kind="realnvp")
     model = zoo.get_model("mnist", "unconditional", profile, progress=False)
     assert type(model).__name__ == "RealNVP" and model.info["spec"]["ce_weight"] == 0.0
     x, _ = data.load("mnist", "test", subset=4).tensors()
@@ -314,7 +322,7 @@ def test_hybrid_adversarial_training_trains_on_attacked_images_too(home):
         ({"adversarial_weight": 1.5, "adversarial_eps": 1.0}, "adversarial_weight must be in"),
         ({"adversarial_weight": 0.5}, "needs adversarial_eps > 0"),
         ({"adversarial_norm": "l1"}, "unknown adversarial_norm"),
-        ({"flow": "maf"}, "unknown flow"),
+        ({"model_kind": "maf"}, "unknown model_kind"),
     ],
 )
 def test_bad_flow_or_adversarial_settings_are_refused(change, message):

@@ -25,7 +25,7 @@ class ConditionalGlow(Flow):
     flattened latent z gets a class-conditional prior. Class information enters only
     through the prior, so `log_prob` gives log p(x|y) for every class in one pass."""
 
-    flow_name = "glow"
+    kind = "glow"
 
     def __init__(
         self,
@@ -38,7 +38,7 @@ class ConditionalGlow(Flow):
     ):
         super().__init__()
         self.config = {
-            "flow": self.flow_name,
+            "kind": self.kind,
             "in_channels": in_channels,
             "num_classes": num_classes,
             "arch": [arch.levels, arch.steps, arch.hidden],

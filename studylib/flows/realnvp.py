@@ -58,7 +58,7 @@ class RealNVP(ConditionalGlow):
     form GLOW uses); no invertible 1x1 convolutions. Dinh et al. squeeze between the two
     kinds; we keep GLOW's squeeze at the end of the level."""
 
-    flow_name = "realnvp"
+    kind = "realnvp"
 
     def level(self, channels: int, hidden: int, steps: int) -> FlowSequence:
         board = [

@@ -239,7 +239,7 @@ def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool, w
     with hybrid adversarial training if `adversarial`: the loss mixes the clean NLL and the
     NLL after PGD as (1 - weight) and weight (default `DeepSizes.adv_weight`)."""
     sizes = deep_sizes(profile.name)
-    change: dict = {"flow": flow}
+    change: dict = {"model_kind": flow}
     if sizes.arch is not None:
         change |= {
             "arch": {**profile.arch, family(dataset): sizes.arch},
