@@ -20,6 +20,7 @@ CHAPTERS = (
     "05_interpolations",
     "06_bg_mnist",
     "07_flow_robustness",
+    "08_appendices",
 )
 
 

@@ -109,6 +109,7 @@ STUDY_OF = {
     "05_interpolations": "interpolations",
     "06_bg_mnist": "bg_mnist",
     "07_flow_robustness": "flow_robustness",
+    "08_appendices": "appendices",
 }
 
 

@@ -1,0 +1,168 @@
+"""Chapter 08: the paper's appendices. C: ideas that did not help (robust priors, label
+smoothing in the latent, a conditional Flow-GAN); E: a conditional PixelCNN++. Each model is
+measured as the flows are in chapters 2, 3 and 5: accuracy, bits/dim, the Figure 3 margin
+against the spread of NLLs, and the share of interpolation paths that stay below T."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from studylib import evaluate, interpolate, paper, zoo
+from studylib.chapter import Params
+from studylib.config import Arch, Profile, family
+from studylib.ledger import claim
+from studylib.progress import bar
+from studylib.studies.common import eval_log_likelihoods, eval_set
+
+
+@dataclass(frozen=True)
+class AppendixSizes:
+    """The appendix models' scale (None: the profile's own), the PixelCNN's (gated blocks per
+    stream, filters), the large alpha of appendix E, and the interpolation pairs."""
+
+    arch: Arch | None
+    train_steps: int | None
+    pixelcnn: Arch
+    pixelcnn_steps: int | None
+    alpha: float
+    pairs: int
+
+
+_SIZES = {
+    "smoke": AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
+    "quick": AppendixSizes(Arch(3, 4, 32), 1500, Arch(1, 3, 32), 1500, 1000.0, 200),
+    "paper": AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
+}
+
+# Appendix C's variants of the reweighted model: one change to its class prior each.
+VARIANTS: dict[str, dict] = {
+    "Gaussian (chapter 2)": {},
+    "Laplace": {"prior_family": "laplace"},
+    "Cauchy": {"prior_family": "cauchy"},
+    "Gaussian + Laplace": {"prior_family": "gaussian+laplace"},
+    "Gaussian + Cauchy": {"prior_family": "gaussian+cauchy"},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
+    "Flow-GAN, weight 0.1": {"gan_weight": 0.1},
+}
+
+
+def appendix_sizes(profile: str) -> AppendixSizes:
+    """The appendix models' sizes at a profile."""
+    return _SIZES[profile]
+
+
+def appendix_profile(profile: Profile, dataset: str, change: dict, pixelcnn: bool = False) -> Profile:
+    """`profile` at the appendix models' size (batch 32) with one variant's `change`."""
+    sizes = appendix_sizes(profile.name)
+    arch, steps = (sizes.pixelcnn, sizes.pixelcnn_steps) if pixelcnn else (sizes.arch, sizes.train_steps)
+    if arch is not None:
+        fam = family(dataset)
+        change = {
+            "arch": {**profile.arch, fam: arch},
+            "batch_size": 32,
+            **({"train_steps": {**profile.train_steps, fam: steps}} if steps is not None else {}),
+            **change,
+        }
+    if pixelcnn:
+        change = {**change, "model_kind": "pixelcnn"}
+    return dataclasses.replace(profile, **change)
+
+
+def models(params: Params) -> dict[str, tuple[str, torch.nn.Module]]:
+    """Every appendix model of the chapter's dataset by name, with its objective: appendix
+    C's reweighted variants, and appendix E's PixelCNN at alpha = 0 (base) and large alpha."""
+    sizes = appendix_sizes(params.profile.name)
+    todo = [
+        (name, "reweighted", appendix_profile(params.profile, params.dataset, c), None) for name, c in VARIANTS.items()
+    ]
+    pixel = appendix_profile(params.profile, params.dataset, {}, pixelcnn=True)
+    todo += [
+        ("PixelCNN++, alpha 0", "base", pixel, None),
+        (f"PixelCNN++, alpha {sizes.alpha:g}", "reweighted", pixel, sizes.alpha),
+    ]
+    found = {}
+    for name, objective, prof, weight in todo:
+        device = str(params.device.type)
+        found[name] = (objective, zoo.get_model(params.dataset, objective, prof, params.seed, device, ce_weight=weight))
+    return found
+
+
+def measure(params: Params, model: torch.nn.Module, pairs: int, steps: int = 50) -> dict:
+    """Accuracy and bits/dim on the test subset; the median margin between the correct and
+    the best wrong class against the 5-95 % spread of the clean NLL (nats; Figure 3's
+    reading); the share of interpolation paths between test images of two classes that
+    stay below T (at the paper's recall) all the way (chapter 5)."""
+    test = eval_set(params)
+    ll, y = eval_log_likelihoods(params, model, test)
+    summary = evaluate.summarize(ll, y, model.n_dims)
+    correct, wrong = evaluate.correct_vs_wrong(ll, y)
+    spread = (torch.quantile(correct, 0.95) - torch.quantile(correct, 0.05)).item()
+    nll = evaluate.nll_bpd(ll, model.n_dims)
+    t, _ = evaluate.threshold(nll, paper.THRESHOLD[family(params.dataset)][1])
+    i0, i1 = interpolate.select_pairs(ll, y, nll, t, pairs, torch.Generator().manual_seed(params.seed))
+    x, _ = test.tensors()
+    paths = interpolate.interpolate(
+        model, x[i0], x[i1], y[i0], y[i1], steps, params.profile.eval_batch_size, progress=False
+    )
+    return {
+        "accuracy": 100 * summary["accuracy"],
+        "bpd": summary["bpd"],
+        "gap_nats": (wrong - correct).median().item(),
+        "spread_nats": spread,
+        "paths_below": 100 * paths.below(t).double().mean().item(),
+        "pairs": len(i0),
+    }
+
+
+def table(params: Params, found: dict[str, tuple[str, torch.nn.Module]]) -> dict[str, dict]:
+    """`measure` for every model, with its training time."""
+    sizes = appendix_sizes(params.profile.name)
+    rows = {}
+    for name, (_, model) in bar(found.items(), desc="appendix models"):
+        rows[name] = {**measure(params, model, sizes.pairs), "train_minutes": model.info["train_seconds"] / 60}
+    return rows
+
+
+def table_text(rows: dict[str, dict]) -> str:
+    """One line per model: accuracy, bits/dim, margin / spread, paths below T, minutes."""
+    lines = [
+        f"{'model':<24} {'acc %':>6} {'bpd':>6} {'gap':>7} {'spread':>7} {'gap/spread':>10} {'paths<T %':>9} {'min':>5}"
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"{name:<24} {r['accuracy']:>6.1f} {r['bpd']:>6.3f} {r['gap_nats']:>7.1f} {r['spread_nats']:>7.1f} "
+            f"{r['gap_nats'] / r['spread_nats']:>10.3f} {r['paths_below']:>9.0f} {r['train_minutes']:>5.1f}"
+        )
+    lines.append("gap: median NLL margin of the best wrong class (nats); spread: 5-95 % range of the clean NLL")
+    return "\n".join(lines)
+
+
+def history_text(model: torch.nn.Module, every: int = 5) -> str:
+    """A training run's logged curve (every `every`-th entry): loss, bits/dim, and the
+    Flow-GAN's generator and discriminator losses where it has them."""
+    rows = model.info["history"][::every]
+    keys = [k for k in ("loss", "bpd", "acc", "gan_generator", "gan_discriminator") if k in rows[0]]
+    lines = [f"{'step':>6} " + " ".join(f"{k:>17}" for k in keys)]
+    lines += [f"{h['step']:>6} " + " ".join(f"{h[k]:>17.3f}" for k in keys) for h in rows]
+    return "\n".join(lines)
+
+
+def claims(rows: dict[str, dict], dataset: str) -> list[dict]:
+    """Ledger rows: each model's accuracy / bits/dim beside the paper's words or numbers."""
+    said = {
+        "PixelCNN++, alpha 0": "25.48 / 3.05" if dataset == "cifar10" else None,
+        "PixelCNN++, alpha 1000": "85.78 / 3.34" if dataset == "cifar10" else None,
+    }
+    return [
+        claim(
+            f"appendix model {name}: accuracy / bits/dim",
+            f"{r['accuracy']:.1f} / {r['bpd']:.2f}",
+            said.get(name, "no significant difference" if name in VARIANTS else None),
+            "% / bits/dim",
+            f"gap/spread {r['gap_nats'] / r['spread_nats']:.3f}, paths below T {r['paths_below']:.0f} %",
+        )
+        for name, r in rows.items()
+    ]
