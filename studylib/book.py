@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -118,6 +119,44 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(timings, indent=1) + "\n")
     return out
+
+
+def has_exercises(md: Path) -> bool:
+    """Whether a chapter holds nbgrader cells (exercises with solutions and graded tests)."""
+    import jupytext
+
+    return any("nbgrader" in cell.metadata for cell in jupytext.read(md).cells)
+
+
+def assignments(out: Path, names: list[str] | None = None, root: Path = ROOT) -> dict[str, Path]:
+    """Write an nbgrader course folder at `out`: source/<chapter>/<chapter>.ipynb is the
+    teacher edition (the chapter as written, solutions and hidden tests in), release/...
+    the student edition made by nbgrader's own generate step, gradebook.db beside them.
+    Returns the student editions by chapter."""
+    import jupytext
+    import nbformat
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    chosen = [md for md in select(names, root) if has_exercises(md)]
+    if not chosen:
+        raise ValueError("none of the chosen chapters has exercises")
+    out = Path(out).resolve()
+    for md in chosen:
+        teacher = out / "source" / md.stem / f"{md.stem}.ipynb"
+        teacher.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(jupytext.read(md), teacher)
+    config = Config()
+    config.CourseDirectory.root = str(out)
+    config.CourseDirectory.db_url = f"sqlite:///{out / 'gradebook.db'}"
+    api = NbGraderAPI(config=config)
+    scripts = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from the PATH
+    for md in chosen:
+        with _env(PATH=os.pathsep.join([scripts, os.environ.get("PATH", "")])):
+            result = api.generate_assignment(md.stem, force=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader could not generate {md.stem}: {result.get('error')}\n{result.get('log')}")
+    return {md.stem: out / "release" / md.stem / f"{md.stem}.ipynb" for md in chosen}
 
 
 def collapse_carriage_returns(text: str) -> str:

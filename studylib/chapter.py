@@ -51,3 +51,15 @@ def setup(
 def check_datasets(names: list[str]) -> list[str]:
     """Validate a chapter's list of datasets (one clear error naming the allowed values)."""
     return [check_choice("dataset", name, DATASETS) for name in names]
+
+
+class NotAnswered(AssertionError):
+    """An exercise's answer is missing: its cell was not run or still holds the stub."""
+
+
+def answer(namespace: dict, name: str) -> object:
+    """The value an exercise asks for, looked up by `name` in the notebook's `namespace`
+    (its globals()); NotAnswered, saying "<name>: not answered", where it is missing."""
+    if name not in namespace:
+        raise NotAnswered(f"{name}: not answered")
+    return namespace[name]

@@ -77,10 +77,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stronger", action="store_true", help="then the combined levers at the full budget (30/20 min)")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
-    p.add_argument("action", choices=("run", "sync", "html"))
+    p.add_argument("action", choices=("run", "sync", "html", "assignments"))
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--chapters", nargs="*", default=None, help="chapter numbers or names (default: all)")
-    p.add_argument("--out", default=None, help="output folder (default: build/book/<profile>, build/html)")
+    p.add_argument(
+        "--out", default=None, help="output folder (default: build/book/<profile>, build/html, build/assignments)"
+    )
     p.add_argument("--notebooks", default=None, help="html: folder of executed notebooks (default: book/)")
     return ap
 
@@ -133,6 +135,11 @@ def _book(args: argparse.Namespace) -> None:
     elif args.action == "sync":
         book.sync(args.profile, args.chapters, out)
         print("book/*.ipynb and book/results/ updated from the run")
+    elif args.action == "assignments":
+        editions = book.assignments(out or Path("build/assignments"), args.chapters)
+        for chapter, student in editions.items():
+            print(f"{chapter}: student edition {student}")
+        print(f"nbgrader course folder: {student.parents[2]} (teacher editions in source/)")
     else:
         notebooks = Path(args.notebooks) if args.notebooks else None
         print(f"offline HTML in {book.html(out, notebooks)}/index.html")
