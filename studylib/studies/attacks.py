@@ -15,6 +15,7 @@ from studylib import ablation, bench, evaluate, paper, plots, zoo
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
+from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.chapter import Params
 from studylib.config import Profile
 from studylib.progress import bar
