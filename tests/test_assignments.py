@@ -21,7 +21,13 @@ CHAPTER = "07_flow_robustness"
 
 def test_student_edition_has_no_solutions_and_autograde_scores_both_editions(tmp_path, monkeypatch):
     course = tmp_path / "course"
-    (student,) = book.assignments(course, [CHAPTER]).values()
+    editions = book.assignments(course)
+    assert sorted(editions) == [p.stem for p in book.chapters()[1:]]  # every chapter but the overview
+    for chapter, edition in editions.items():
+        text = edition.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, chapter
+        assert text.count("raise NotImplementedError()") >= 2, chapter
+    student = editions[CHAPTER]
     teacher = course / "source" / CHAPTER / f"{CHAPTER}.ipynb"
     text = student.read_text()
     for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "eps_10_nats = (low", "corners = torch"):
