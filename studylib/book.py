@@ -102,7 +102,10 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(committed, copy)
     todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
-    timings: list[dict] = []  # per chapter: seconds and the kernel's peak memory, kept as they come
+    # Per chapter: seconds and the kernel's peak memory, kept as they come; chapters of
+    # earlier runs into the same folder keep their rows.
+    record = out / "results" / "bench" / f"book__{profile}.json"
+    timings = {r["chapter"]: r for r in json.loads(record.read_text())} if record.exists() else {}
     with _env(STUDYLIB_PROFILE=profile, STUDYLIB_RESULTS=str(out / "results")):
         for md in todo:
             source = out / f"{md.stem}.source.ipynb"
@@ -113,11 +116,10 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
                 papermill.execute_notebook(source, out / f"{md.stem}.ipynb", cwd=str(md.parent), progress_bar=False)
             source.unlink()
             seconds = time.perf_counter() - started
-            timings.append({"chapter": md.stem, "seconds": round(seconds, 1), "peak_mib": round(peak["mib"])})
+            timings[md.stem] = {"chapter": md.stem, "seconds": round(seconds, 1), "peak_mib": round(peak["mib"])}
             print(f"  {md.stem}: {seconds:.0f} s, peak memory {peak['mib']:.0f} MiB", flush=True)
-            record = out / "results" / "bench" / f"book__{profile}.json"
             record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(timings, indent=1) + "\n")
+            record.write_text(json.dumps(list(timings.values()), indent=1) + "\n")
     return out
 
 

@@ -68,8 +68,9 @@ def test_run_with_a_relative_out_folder_keeps_the_ledger_there(tmp_path, monkeyp
     assert committed and sorted(p.name for p in (out / "results").glob("*.json")) == committed
     shown = (out / "00_overview.ipynb").read_text()
     assert "02_training |" in shown and "02_training |  |  | not yet run" not in shown
-    (timing,) = json.loads((out / "results" / "bench" / "book__smoke.json").read_text())
-    assert timing["chapter"] == "00_overview" and timing["seconds"] > 0
+    timings = json.loads((out / "results" / "bench" / "book__smoke.json").read_text())
+    (timing,) = [t for t in timings if t["chapter"] == "00_overview"]
+    assert timing["seconds"] > 0
     assert timing["peak_mib"] > 50  # the kernel's own resident memory, sampled while it ran
 
 
