@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studylib.flows import ConditionalGlow
+from studylib.priors import select_rows
 
 
 class Discriminator(nn.Module):
@@ -28,7 +29,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B,) logits of 'real'."""
         h = self.features(x)
-        return self.score(h).squeeze(1) + (self.embed(y) * h).sum(1)
+        return self.score(h).squeeze(1) + (select_rows(self.embed.weight, y) * h).sum(1)
 
 
 def gan_losses(

@@ -34,6 +34,12 @@ _DENSITIES = {"gaussian": _gaussian_log_prob, "laplace": _laplace_log_prob, "cau
 FAMILIES = ("gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy")
 
 
+def select_rows(table: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """table[y] as a one-hot weighted sum: exact, in the table's precision, and with a
+    deterministic backward (indexing's backward accumulates in a thread-dependent order)."""
+    return (F.one_hot(y, len(table)).to(table.dtype)[:, :, None] * table).sum(1)
+
+
 class ClassGaussianPrior(nn.Module):
     """p(z|y): one learned factorised density per class (Base and Reweighted objectives).
 
@@ -87,11 +93,12 @@ class ClassGaussianPrior(nn.Module):
         if self.smoothing > 0:  # the latent cluster first
             y = torch.multinomial(self.log_smoothing[y].exp(), 1).squeeze(1)
         first, _, second = self.family.partition("+")
-        draw = self._standard(first, self.mean[y]) * torch.exp(self.log_std[y])
+        mean = select_rows(self.mean, y)
+        draw = self._standard(first, mean) * torch.exp(select_rows(self.log_std, y))
         if second:
-            other = self._standard(second, self.mean[y]) * torch.exp(self.log_scale2[y])
-            draw = torch.where(torch.rand_like(draw) < torch.sigmoid(self.mix_logit[y]), draw, other)
-        return self.mean[y] + temperature * draw
+            other = self._standard(second, mean) * torch.exp(select_rows(self.log_scale2, y))
+            draw = torch.where(torch.rand_like(draw) < torch.sigmoid(select_rows(self.mix_logit, y)), draw, other)
+        return mean + temperature * draw
 
     @staticmethod
     def _standard(family: str, like: torch.Tensor) -> torch.Tensor:
