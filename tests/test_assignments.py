@@ -16,7 +16,7 @@ from traitlets.config import Config
 from studylib import book
 
 nbgrader_apps = pytest.importorskip("nbgrader.apps")
-CHAPTER = "07_flow_robustness"
+CHAPTER = "01_theory"  # the quickest chapter to execute (no model to train)
 
 
 def test_student_edition_has_no_solutions_and_autograde_scores_both_editions(tmp_path, monkeypatch):
@@ -30,7 +30,7 @@ def test_student_edition_has_no_solutions_and_autograde_scores_both_editions(tmp
     student = editions[CHAPTER]
     teacher = course / "source" / CHAPTER / f"{CHAPTER}.ipynb"
     text = student.read_text()
-    for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "eps_10_nats = (low", "corners = torch"):
+    for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "while not annulus.conditions_hold", "Delta_50 = high"):
         assert secret not in text and secret in teacher.read_text()
     assert text.count("raise NotImplementedError()") == 2
 
