@@ -172,6 +172,21 @@ _NEUTRAL = {
 LR_SCHEDULES = ("step", "cosine")
 
 
+def model_config(
+    kind: str, in_channels: int, num_classes: int, arch: Arch, prior: str, size: int, prior_options: dict | None
+) -> dict:
+    """What a saved model records so that the cache can build it again (`zoo`)."""
+    return {
+        "kind": kind,
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+        "arch": [arch.levels, arch.steps, arch.hidden],
+        "prior": prior,
+        "size": size,
+        **({"prior_options": dict(prior_options)} if prior_options else {}),
+    }
+
+
 def family(dataset: str) -> str:
     """'mnist' for MNIST and BG-MNIST (grey digits), 'cifar10' for CIFAR-10."""
     return "cifar10" if dataset == "cifar10" else "mnist"

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studylib.config import Arch
+from studylib.config import Arch, model_config
 
 
 def discretized_logistic_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
@@ -93,14 +93,7 @@ class ConditionalPixelCNN(nn.Module):
         if prior != "gaussian" or prior_options:
             raise ValueError("the PixelCNN has no latent prior: train it with the base or reweighted objective")
         filters = arch.hidden_at(0)
-        self.config = {
-            "kind": self.kind,
-            "in_channels": in_channels,
-            "num_classes": num_classes,
-            "arch": [arch.levels, arch.steps, arch.hidden],
-            "prior": prior,
-            "size": size,
-        }
+        self.config = model_config(self.kind, in_channels, num_classes, arch, prior, size, None)
         self.channels, self.num_classes, self.size = in_channels, num_classes, size
         self.n_dims = in_channels * size * size
         self.u_start = _ShiftedConv(in_channels + 1, filters, (2, 3))

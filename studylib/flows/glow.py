@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from studylib.config import Arch
+from studylib.config import Arch, model_config
 from studylib.flows.actnorm import ActNorm
 from studylib.flows.base import Flow, FlowSequence
 from studylib.flows.coupling import AffineCoupling
@@ -37,15 +37,7 @@ class ConditionalGlow(Flow):
         prior_options: dict | None = None,
     ):
         super().__init__()
-        self.config = {
-            "kind": self.kind,
-            "in_channels": in_channels,
-            "num_classes": num_classes,
-            "arch": [arch.levels, arch.steps, arch.hidden],
-            "prior": prior,
-            "size": size,
-            **({"prior_options": dict(prior_options)} if prior_options else {}),
-        }
+        self.config = model_config(self.kind, in_channels, num_classes, arch, prior, size, prior_options)
         self.num_classes = num_classes
         self.n_dims = in_channels * size * size
         self.pad = ChannelPad(in_channels, size)

@@ -302,13 +302,14 @@ def likelihood_attacks(
     budgets = [("l2", e) for e in sizes.l2_eps] + [("linf", e) for e in sizes.linf_eps]
     rows = []
     work = [(m, s, b) for m in models for s in sets for b in budgets]
+    targets = {m: FlowTarget(model, params.profile.eval_batch_size) for m, model in models.items()}
+    with torch.no_grad():  # the clean NLLs, once per model and set
+        clean = {(m, s): targets[m](x.to(params.device))[1] for m in models for s, x in sets.items()}
     for model_name, set_name, (norm, eps) in bar(work, desc="PGD attacks"):
-        target = FlowTarget(models[model_name], params.profile.eval_batch_size)
+        target = targets[model_name]
         x = sets[set_name].to(params.device)
         sign = 1.0 if set_name == own else -1.0  # raise the NLL of real images, lower the others'
-        with torch.no_grad():
-            before = target(x)[1]
-            median = target(sets[own].to(params.device))[1].median()
+        before, median = clean[model_name, set_name], clean[model_name, own].median()
         attacked = pgd(_signed_nll(target, sign), x, eps, norm, sizes.pgd_steps, seed=params.seed)
         with torch.no_grad():
             after = target(attacked)[1]
