@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from studylib import bench, data, evaluate, ledger
-from studylib.config import Arch, Profile, family, get_profile
+from studylib.config import SNAPSHOTS, Arch, Profile, family, get_profile
 from studylib.zoo import build_model, get_model
 
-# One setting changed per lever, against the profile as it stands.
+# One setting changed per lever, against the profile's `baseline`.
 LEVERS: dict[str, dict] = {
     "baseline": {},
     "no random crop (MNIST)": {"augment_mnist": False},
@@ -38,16 +38,30 @@ LEVERS: dict[str, dict] = {
     },
 }
 # The combined levers at the issue's full budget on 2 cores: steps that take about 30 (MNIST)
-# and 20 (CIFAR-10) minutes at their measured 181 and 137 images/s, as multiples of `quick`'s.
+# and 20 (CIFAR-10) minutes at their measured 181 and 137 images/s, as multiples of the
+# baseline's. At `quick` this recipe is the profile itself (chapter 2 adopted it).
 STRONGER_STEPS = {"mnist": 10_000 / 6000, "cifar10": 5000 / 2600}
-# Where along the stronger run the weights are kept (fractions of its steps): weak to final.
-SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
+# The first `quick` recipe, which the levers were measured against before `quick` adopted them.
+FIRST_QUICK = {
+    "arch": {"mnist": Arch(3, 8, 64), "cifar10": Arch(3, 8, 64)},
+    "batch_size": 64,
+    "train_steps": {"mnist": 6000, "cifar10": 2600},
+    "lr": 1e-3,
+    "ema_decay": 0.0,
+    "augment_mnist": True,
+    "snapshots": (),
+}
 # Measured for throughput only (`studylib bench`): fp32 is 2.7x slower than bf16 here.
 
 
 def results_path(dataset: str, objective: str, profile: str) -> Path:
     """Where a sweep's rows are kept: the ledger folder's ablation/ (committed for `quick`)."""
     return ledger.results_dir() / "ablation" / f"{dataset}__{objective}__{profile}.json"
+
+
+def baseline(profile: Profile) -> Profile:
+    """What the levers change: at `quick` the first `quick` recipe, else `profile` itself."""
+    return dataclasses.replace(profile, **FIRST_QUICK) if profile.name == "quick" else profile
 
 
 def variant(profile: Profile, dataset: str, change: dict) -> Profile:
@@ -61,10 +75,9 @@ def variant(profile: Profile, dataset: str, change: dict) -> Profile:
 
 
 def stronger(profile: Profile, dataset: str) -> Profile:
-    """`profile` with the combined levers and `STRONGER_STEPS` times its steps: the candidate
-    for a stronger `quick` model (at `smoke`, a smoke-sized run of the same recipe). It keeps
-    `SNAPSHOTS` along the way (chapter 4 attacks them)."""
-    prof = variant(profile, dataset, LEVERS["combined: 5 levers"])
+    """The `baseline` with the combined levers and `STRONGER_STEPS` times its steps, keeping
+    `SNAPSHOTS`: at `quick` the profile's own recipe (at `smoke`, a smoke-sized run of it)."""
+    prof = variant(baseline(profile), dataset, LEVERS["combined: 5 levers"])
     steps = {k: max(1, round(v * STRONGER_STEPS[k])) for k, v in prof.train_steps.items()}
     return dataclasses.replace(prof, train_steps=steps, snapshots=SNAPSHOTS)
 
@@ -97,8 +110,7 @@ def run_lever(
     `test_subset`)."""
     if lever not in LEVERS:
         raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(LEVERS)}")
-    base = get_profile(profile)
-    prof = variant(base, dataset, LEVERS[lever])
+    prof = variant(baseline(get_profile(profile)), dataset, LEVERS[lever])
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     rate = rate or images_per_second(prof, dataset, objective)
     steps = int(minutes * 60 * rate / prof.batch_size)
@@ -170,7 +182,7 @@ def sweep(levers: list[str], out: Path, **kwargs) -> list[dict]:
         if not any(r["lever"] == lever and all(r[k] == v for k, v in kwargs.items() if k in r) for r in rows)
     ]
     dataset, objective = kwargs.get("dataset", "mnist"), kwargs.get("objective", "split")
-    base = get_profile(kwargs.get("profile", "quick"))
+    base = baseline(get_profile(kwargs.get("profile", "quick")))
     rates = {lever: images_per_second(variant(base, dataset, LEVERS[lever]), dataset, objective) for lever in todo}
     for lever in todo:
         rows.append(run_lever(lever, rate=rates[lever], **kwargs))

@@ -192,6 +192,9 @@ def family(dataset: str) -> str:
     return "cifar10" if dataset == "cifar10" else "mnist"
 
 
+# Where along a run its weights are kept (fractions of its steps), weak to final: chapter 4
+# attacks each to see detection change as the density sharpens.
+SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
 _PAPER_EPOCH_STEPS = {"mnist": 60_000 // 64, "cifar10": 50_000 // 64}
 
 PROFILE_TABLE: dict[str, Profile] = {
@@ -214,15 +217,18 @@ PROFILE_TABLE: dict[str, Profile] = {
         eval_subset=128,
         eval_batch_size=64,
     ),
-    # The CPU-scale study: ~25 min per MNIST model, ~15 min per CIFAR-10 model on 2 cores.
-    # ce_weight 0.1 instead of the paper's 1: at this scale w=1 costs ~1 bpd on CIFAR-10
-    # (design.md's probes) and the likelihood-based chapters need the sharper density.
+    # The CPU-scale study: ~40 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores.
+    # Chosen by chapter 2's ablation: the first `quick` recipe (`ablation.FIRST_QUICK`)
+    # with five levers (no MNIST crop, peak lr 2e-3, batch 32, EMA weights, level 1 at
+    # width 32) and the steps they leave time for. ce_weight 0.1 instead of the paper's 1:
+    # at this scale w=1 costs ~1 bpd on CIFAR-10 (design.md's probes) and the
+    # likelihood-based chapters need the sharper density. Every model keeps `SNAPSHOTS`.
     "quick": Profile(
         name="quick",
-        arch={"mnist": Arch(3, 8, 64), "cifar10": Arch(3, 8, 64)},
-        batch_size=64,
-        train_steps={"mnist": 6000, "cifar10": 2600},
-        lr=1e-3,
+        arch={"mnist": Arch(3, 8, (32, 64, 64)), "cifar10": Arch(3, 8, (32, 64, 64))},
+        batch_size=32,
+        train_steps={"mnist": 10_000, "cifar10": 5000},
+        lr=2e-3,
         warmup_steps=200,
         lr_milestones=(0.8,),
         lr_gamma=0.1,
@@ -233,6 +239,9 @@ PROFILE_TABLE: dict[str, Profile] = {
         log_every=25,
         eval_subset=2000,
         eval_batch_size=250,
+        ema_decay=0.999,
+        augment_mnist=False,
+        snapshots=SNAPSHOTS,
     ),
     # Appendix B: 4 levels, MNIST 128 x 12, CIFAR-10 256 x 16, Adam 1e-3 /10 every
     # 60 epochs, 150 epochs (batch size unstated in the paper: 64), w = 1. For a GPU.

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from studylib import ablation
-from studylib.config import get_profile
+from studylib.config import SNAPSHOTS, get_profile
 
 
 def test_variant_changes_one_setting():
-    quick = get_profile("quick")
+    quick = ablation.baseline(get_profile("quick"))
     narrow = ablation.variant(quick, "mnist", ablation.LEVERS["level-1 width 32"])
     assert narrow.arch_for("mnist").label() == "L3K8H32-64-64"
     assert narrow.arch_for("cifar10") == quick.arch_for("cifar10")
@@ -47,12 +47,16 @@ def test_throughput_is_measured_and_too_short_a_budget_refused(home, monkeypatch
     assert not (home / "models").exists()
 
 
-def test_stronger_recipe_combines_the_levers_at_more_steps_and_keeps_snapshots(home):
+def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     smoke, quick = get_profile("smoke"), get_profile("quick")
-    run = ablation.stronger(quick, "mnist")
-    assert run.steps_for("mnist") == 10_000 and run.steps_for("cifar10") == 5000
-    assert run.batch_size == 32 and run.lr == 2e-3 and not run.augment_mnist and run.ema_decay == 0.999
-    assert run.arch_for("mnist").label() == "L3K8H32-64-64" and run.snapshots == ablation.SNAPSHOTS
+    first = ablation.baseline(quick)
+    assert first.batch_size == 64 and first.lr == 1e-3 and first.augment_mnist and not first.snapshots
+    assert ablation.baseline(smoke) == smoke
+    for dataset in ("mnist", "cifar10"):  # the combined levers at more steps: quick itself
+        assert ablation.stronger(quick, dataset).as_dict(dataset) == quick.as_dict(dataset)
+    assert quick.steps_for("mnist") == 10_000 and quick.steps_for("cifar10") == 5000
+    assert quick.batch_size == 32 and quick.lr == 2e-3 and not quick.augment_mnist and quick.ema_decay == 0.999
+    assert quick.arch_for("cifar10").label() == "L3K8H32-64-64" and quick.snapshots == SNAPSHOTS
     row = ablation.run_stronger("mnist", "split", "smoke", test_subset=100)
     assert row["steps"] == ablation.stronger(smoke, "mnist").steps_for("mnist") == 67
     assert row["minutes"] > 0 and row["images_per_s"] > 0 and row["n_test"] == 100

@@ -4,6 +4,7 @@ layering: components never import the studies, chapters import only their own st
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 import studylib
 from studylib import book, evaluate
 from studylib.chapter import setup
+from studylib.config import get_profile
 from studylib.studies import attacks, common, likelihood, training
 
 
@@ -60,8 +62,9 @@ def test_ordering_reports_a_differing_result():
 def test_strength_attacks_every_snapshot_of_one_run(home):
     params = setup("mnist", profile="smoke")
     rows = attacks.strength(params, 2, attacks.Budgets(3, 1, 10))
-    run = attacks.strength_profile(params.profile, "mnist")
-    assert run.batch_size == 32 and not run.augment_mnist  # the stronger recipe, not smoke's own
+    run = attacks.strength_profile(params.profile)
+    assert run.snapshots and dataclasses.replace(run, snapshots=()) == params.profile  # smoke's own run
+    assert attacks.strength_profile(get_profile("quick")) == get_profile("quick")  # Table 2's model
     assert [r["step"] for r in rows] == run.snapshot_steps(run.steps_for("mnist"))
     assert rows[-1]["bpd"] < rows[0]["bpd"]  # the run sharpens the density
     assert all(0 <= v <= 100 for r in rows for v in (*r["cw"], *r["cw_aware"]))

@@ -12,7 +12,7 @@ import signal
 import pytest
 import torch
 
-from studylib import data, train, zoo
+from studylib import ablation, data, train, zoo
 from studylib.config import get_profile
 
 SMOKE = get_profile("smoke")
@@ -200,7 +200,7 @@ def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
 
 
 def test_new_profile_settings_leave_existing_cache_keys_alone():
-    quick = get_profile("quick")
+    quick = ablation.baseline(get_profile("quick"))  # the first quick recipe: every setting neutral
     settings = quick.as_dict("mnist")
     new = {
         "lr_schedule",

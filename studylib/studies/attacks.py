@@ -11,13 +11,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import ablation, bench, evaluate, paper, plots, zoo
+from studylib import bench, evaluate, paper, plots, zoo
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.chapter import Params
-from studylib.config import Profile
+from studylib.config import SNAPSHOTS, Profile
 from studylib.progress import bar
 from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
 
@@ -350,13 +350,10 @@ def boundary_cost(dataset: str = "mnist", profile: str = "smoke") -> str:
 STRENGTH_ATTACKS = ("CW-L2", "CW-L2 + detection")
 
 
-def strength_profile(profile: Profile, dataset: str) -> Profile:
-    """The run whose snapshots the strength study attacks: at `paper` the paper's recipe,
-    else the stronger recipe of chapter 2 (`ablation.stronger`: the combined levers at the
-    full CPU budget); both keep `ablation.SNAPSHOTS`."""
-    if profile.name == "paper":
-        return dataclasses.replace(profile, snapshots=ablation.SNAPSHOTS)
-    return ablation.stronger(profile, dataset)
+def strength_profile(profile: Profile) -> Profile:
+    """The run whose snapshots the strength study attacks: the profile's own split model,
+    which keeps `SNAPSHOTS` at `quick`; at other profiles a run of it that keeps them."""
+    return profile if profile.snapshots else dataclasses.replace(profile, snapshots=SNAPSHOTS)
 
 
 def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | None = None) -> list[dict]:
@@ -367,7 +364,7 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
         raise ValueError(f"n_images must be >= 1, got {n_images}")
     q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
     eps = paper.EPSILON[params.dataset]
-    prof = strength_profile(params.profile, params.dataset)
+    prof = strength_profile(params.profile)
     snapshots = zoo.get_snapshots(params.dataset, "split", prof, params.seed, str(params.device.type))
     test = eval_set(params)
     rows = []
