@@ -73,7 +73,13 @@ def build_model(
     `dataset` with the objective's prior and its options (appendix C's robust families,
     label smoothing); uses the global torch RNG."""
     channels = 3 if family(dataset) == "cifar10" else 1
-    return MODELS[kind](channels, num_classes(objective), arch, prior_for(objective), prior_options=prior_options)
+    return _construct(kind, channels, num_classes(objective), arch, prior_for(objective), prior_options=prior_options)
+
+
+def _construct(kind: str, *args, **kwargs) -> ConditionalGlow:
+    """A model of `kind` with its convolution weights in channels_last: oneDNN's CPU
+    convolutions train 10-20 % faster on them here (bf16 and float32, `studylib bench`)."""
+    return MODELS[kind](*args, **kwargs).to(memory_format=torch.channels_last)
 
 
 def _sha256(path: Path) -> str:
@@ -82,9 +88,15 @@ def _sha256(path: Path) -> str:
 
 def _from_config(config: dict) -> ConditionalGlow:
     cfg = dict(config)
-    kind = MODELS[cfg.get("kind", "glow")]  # entries saved before RealNVP existed are GLOWs
-    return kind(
-        cfg["in_channels"], cfg["num_classes"], Arch(*cfg["arch"]), cfg["prior"], cfg["size"], cfg.get("prior_options")
+    kind = cfg.get("kind", "glow")  # entries saved before RealNVP existed are GLOWs
+    return _construct(
+        kind,
+        cfg["in_channels"],
+        cfg["num_classes"],
+        Arch(*cfg["arch"]),
+        cfg["prior"],
+        cfg["size"],
+        cfg.get("prior_options"),
     )
 
 

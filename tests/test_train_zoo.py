@@ -3,6 +3,7 @@ the NaN guard, corrupt entries, and bad input."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -255,6 +256,26 @@ def test_per_level_widths_build_an_invertible_model():
     assert arch.label() == "L2K1H8-16" and Arch(3, 8, 64).label() == "L3K8H64"
     with pytest.raises(ValueError, match="one width per level"):
         Arch(3, 8, (32, 64))
+
+
+@pytest.mark.parametrize("kind", ["glow", "realnvp"])
+def test_models_keep_their_convolutions_channels_last_with_the_same_numbers(kind):
+    from studylib.config import Arch
+
+    torch.manual_seed(0)
+    model = zoo.build_model("mnist", "split", Arch(2, 2, 8), kind).eval()
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert not all(w.is_contiguous() for w in weights)
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    for layer in plain.modules():  # non-zero last layers, so that the couplings matter
+        if isinstance(layer, torch.nn.Conv2d):
+            torch.nn.init.normal_(layer.weight, std=0.05)
+    model.load_state_dict(plain.state_dict())
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)  # kept on loading
+    x = data.load("mnist", "test", subset=4).tensors()[0]
+    with torch.no_grad():
+        torch.testing.assert_close(model.log_prob(x), plain.log_prob(x), rtol=1e-5, atol=1e-3)
 
 
 def test_snapshots_keep_the_weights_of_their_step_along_one_run(home):
