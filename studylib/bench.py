@@ -214,10 +214,19 @@ def measure(
     return {name: {k: statistics.median(v) for k, v in r.items()} for name, r in rates.items()}
 
 
+# Memory layouts of the convolution weights: ours are channels_last (`zoo`), the peers' NCHW
+# as built; every library is tried in each. The float32 comparison puts all in NCHW, the
+# one layout all three run in (FrEIA's Flatten cannot view channels_last activations).
+LAYOUTS = {"NCHW": torch.contiguous_format, "channels_last": torch.channels_last}
+SAME_LAYOUT = "NCHW"
+
+
 def peers(profile: str = "quick", iterations: int = 5, repeats: int = 3, batch_size: int | None = None) -> list[dict]:
     """For the profile's MNIST and CIFAR-10 configurations: every contender's training and
-    evaluation images/s in float32 and under bf16 autocast, with parameter counts and how
-    each was built. A contender that fails under bf16 is reported so and compared in float32."""
+    evaluation images/s in float32 and under bf16 autocast, in each memory layout, with
+    parameter counts and how each was built. A row's `train_fp32` / `train_bf16` are in
+    `SAME_LAYOUT`; `train_best` is its fastest setting of all. A setting in which a
+    contender fails is left out of its row (bf16: reported as None)."""
     from studylib import data
     from studylib.config import get_profile
 
@@ -228,22 +237,26 @@ def peers(profile: str = "quick", iterations: int = 5, repeats: int = 3, batch_s
     for dataset, channels in (("mnist", 1), ("cifar10", 3)):
         arch = prof.arch_for(dataset)
         x, y = data.load(dataset, "test", subset=batch).tensors()
-        torch.manual_seed(0)
-        contenders = [build(channels, arch) for build in BUILDERS.values()]
-        fp32 = measure(contenders, x, y, {c.name: False for c in contenders}, iterations, repeats)
-        torch.manual_seed(0)
-        again = [build(channels, arch) for build in BUILDERS.values()]
-        usable = []
-        for c in again:
-            try:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    c.nll(x, y).float().mean().backward()
-                usable.append(c)
-            except RuntimeError:
-                pass
-        bf16 = measure(usable, x, y, {c.name: True for c in usable}, iterations, repeats)
+        rates: dict[tuple[str, str], dict] = {}
+        for layout, memory_format in LAYOUTS.items():
+            for precision in ("fp32", "bf16"):
+                torch.manual_seed(0)
+                contenders = [build(channels, arch) for build in BUILDERS.values()]
+                for c in contenders:
+                    c.module.to(memory_format=memory_format)
+                usable = [c for c in contenders if _runs(c, x, y, precision == "bf16")]
+                rates[precision, layout] = measure(
+                    usable, x, y, {c.name: precision == "bf16" for c in usable}, iterations, repeats
+                )
         for c in contenders:
-            half = bf16.get(c.name)
+            half = rates["bf16", SAME_LAYOUT].get(c.name)
+            best = max(
+                (
+                    (r[c.name]["train"], f"{precision}, {layout}")
+                    for (precision, layout), r in rates.items()
+                    if c.name in r
+                )
+            )
             rows.append(
                 {
                     "dataset": dataset,
@@ -251,22 +264,30 @@ def peers(profile: str = "quick", iterations: int = 5, repeats: int = 3, batch_s
                     "config": f"{arch.label()}, batch {batch}, {torch.get_num_threads()} threads",
                     "built": c.note,
                     "parameters": c.parameters,
-                    "train_fp32": round(fp32[c.name]["train"], 1),
-                    "eval_fp32": round(fp32[c.name]["eval"], 1),
+                    "train_fp32": round(rates["fp32", SAME_LAYOUT][c.name]["train"], 1),
+                    "eval_fp32": round(rates["fp32", SAME_LAYOUT][c.name]["eval"], 1),
                     "train_bf16": round(half["train"], 1) if half else None,
                     "eval_bf16": round(half["eval"], 1) if half else None,
+                    "train_best": round(best[0], 1),
+                    "best_setting": best[1],
                 }
             )
     return rows
 
 
+def _runs(c: Contender, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> bool:
+    """Whether the contender's forward and backward run in its layout (under bf16 autocast)."""
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            c.nll(x, y).float().mean().backward()
+    except RuntimeError:
+        return False
+    return True
+
+
 def speedups(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """Per dataset: our training images/s over the faster peer's, in float32 and each at its
-    best setting (the faster of float32 and bf16)."""
-
-    def best(r: dict) -> float:
-        return max(r["train_fp32"], r["train_bf16"] or 0.0)
-
+    """Per dataset: our training images/s over the faster peer's, in float32 with the same
+    layout for all, and each at its best setting (precision and layout)."""
     out = {}
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == dataset]
@@ -274,7 +295,7 @@ def speedups(rows: list[dict]) -> dict[str, dict[str, float]]:
         others = [r for r in mine if r["model"] != "studylib"]
         out[dataset] = {
             "float32": us["train_fp32"] / max(r["train_fp32"] for r in others),
-            "best": best(us) / max(best(r) for r in others),
+            "best": us["train_best"] / max(r["train_best"] for r in others),
         }
     return out
 

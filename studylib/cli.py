@@ -178,8 +178,9 @@ def _peers(args: argparse.Namespace) -> None:
         half = f"{r['train_bf16']:>7.1f}" if r["train_bf16"] is not None else "  fails"
         print(
             f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} params  train {r['train_fp32']:>7.1f} fp32 "
-            f"{half} bf16  eval {r['eval_fp32']:>7.1f} fp32  images/s"
+            f"{half} bf16  eval {r['eval_fp32']:>7.1f} fp32  best {r['train_best']:>7.1f} ({r['best_setting']})"
         )
+    print(f"images/s; fp32 and bf16 with every model's convolution weights {bench.SAME_LAYOUT}")
     for r in rows:
         print(f"  {r['dataset']} {r['model']}: {r['built']} ({r['config']})")
     ratios = bench.speedups(rows)

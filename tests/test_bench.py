@@ -36,9 +36,9 @@ def test_peers_build_the_same_configuration(channels):
 
 def test_speedups_divide_by_the_faster_peer():
     rows = [
-        {"dataset": "mnist", "model": "studylib", "train_fp32": 300.0, "train_bf16": 600.0},
-        {"dataset": "mnist", "model": "normflows", "train_fp32": 200.0, "train_bf16": 150.0},
-        {"dataset": "mnist", "model": "FrEIA", "train_fp32": 100.0, "train_bf16": None},
+        {"dataset": "mnist", "model": "studylib", "train_fp32": 300.0, "train_best": 600.0},
+        {"dataset": "mnist", "model": "normflows", "train_fp32": 200.0, "train_best": 200.0},
+        {"dataset": "mnist", "model": "FrEIA", "train_fp32": 100.0, "train_best": 150.0},
     ]
     assert bench.speedups(rows) == {"mnist": {"float32": 1.5, "best": 3.0}}
 
@@ -57,6 +57,9 @@ def test_bench_peers_command_reports_and_records(tmp_path):
     recorded = json.loads(out.read_text())
     assert {r["model"] for r in recorded["rows"]} == {"studylib", "normflows", "FrEIA"}
     assert set(recorded["speedups"]) == {"mnist", "cifar10"}
+    for r in recorded["rows"]:  # the best setting is one of those measured, and at least as fast
+        assert r["train_best"] >= max(r["train_fp32"], r["train_bf16"] or 0)
+        assert re.fullmatch(r"(fp32|bf16), (NCHW|channels_last)", r["best_setting"])
 
 
 def test_boundary_comparison_counts_both_attacks_on_the_same_images(home):

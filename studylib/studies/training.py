@@ -190,14 +190,17 @@ def throughput(profile: str = "quick") -> str:
     if not path.exists():
         return f"no peer benchmark for {profile} yet: run `studylib bench --peers` ({path.name})"
     recorded = json.loads(path.read_text())
-    lines = [f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"]
+    lines = [
+        f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"
+        f" {'train best':>10}  best setting"
+    ]
     for r in recorded["rows"]:
         half = f"{r['train_bf16']:.0f}" if r["train_bf16"] is not None else "fails"
         lines.append(
             f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} {r['train_fp32']:>10.0f} {half:>10} "
-            f"{r['eval_fp32']:>9.0f}"
+            f"{r['eval_fp32']:>9.0f} {r['train_best']:>10.0f}  {r['best_setting']}"
         )
-    lines.append(f"images/s; {recorded['rows'][0]['config']}")
+    lines.append(f"images/s; {recorded['rows'][0]['config']}; fp32 and bf16 with {bench.SAME_LAYOUT} weights")
     for dataset, ratio in recorded["speedups"].items():
         lines.append(
             f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
