@@ -117,6 +117,14 @@ def test_boundary_attack_decreases_distance_and_stays_adversarial():
     assert (long.queries <= 3000).all()
 
 
+def test_boundary_progress_is_redrawn_at_the_bar_interval_not_every_step(capsys):
+    model = Linear()
+    x, y = _batch(model)
+    boundary_attack(model, x, y, max_queries=300, seed=0)
+    drawn = capsys.readouterr().err.count("boundary attack")
+    assert 1 <= drawn <= 3, drawn  # off a terminal: the first and last states (10 s interval)
+
+
 def test_done_images_stop_costing_queries():
     model = Linear()
     x, y = _batch(model, n=4)

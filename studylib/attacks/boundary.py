@@ -152,7 +152,6 @@ def boundary_attack(
             rate_sph, rate_src = sph_hits[due] / trials[due], src_hits[due] / trials[due]
             sph[due], src[due] = _adapt(sph[due], rate_sph), _adapt(src[due], rate_src)
             sph_hits[due], src_hits[due], trials[due] = 0, 0, 0
-        bar.n = int(queries[valid].min()) if valid.any() else max_queries
-        bar.refresh()
+        bar.update((int(queries[valid].min()) if valid.any() else max_queries) - bar.n)  # redrawn at tqdm's interval
     l2 = torch.where(valid, (adv - x).flatten(1).norm(dim=1), torch.full((n,), float("inf"), device=device))
     return AttackResult(adv, valid, l2, queries, l2.clone())
