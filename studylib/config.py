@@ -217,7 +217,7 @@ PROFILE_TABLE: dict[str, Profile] = {
         eval_subset=128,
         eval_batch_size=64,
     ),
-    # The CPU-scale study: ~40 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores.
+    # The CPU-scale study: ~35 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores.
     # Chosen by chapter 2's ablation: the first `quick` recipe (`ablation.FIRST_QUICK`)
     # with five levers (no MNIST crop, peak lr 2e-3, batch 32, EMA weights, level 1 at
     # width 32) and the steps they leave time for. ce_weight 0.1 instead of the paper's 1:
