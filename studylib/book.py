@@ -83,6 +83,18 @@ def peak_memory(interval: float = 0.2):
         thread.join()
 
 
+def seed_results(committed_dir: Path, results: Path) -> None:
+    """Copy the committed results files into a run's results folder where it lacks them or
+    holds an older copy (a pulled commit's benchmark file replaces a stale one; a ledger file
+    this folder's earlier run wrote after the checkout is kept), so that a partial run's
+    overview shows the rest and chapter 2 the levers and benchmarks."""
+    for committed in committed_dir.rglob("*.json"):
+        copy = results / committed.relative_to(committed_dir)
+        if not copy.exists() or committed.stat().st_mtime > copy.stat().st_mtime:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(committed, copy)
+
+
 def run(profile: str, names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> Path:
     """Execute chapters with papermill at `profile` into `out` (default build/book/<profile>),
     never in place. The profile reaches the chapters through $STUDYLIB_PROFILE (so no cell is
@@ -95,12 +107,7 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
     check_choice("profile", profile, PROFILES)
     out = Path(out or root / "build" / "book" / profile).resolve()  # the kernels run in book/
     (out / "results").mkdir(parents=True, exist_ok=True)
-    committed_dir = root / "book" / "results"
-    for committed in committed_dir.rglob("*.json"):  # a partial run's overview shows the rest, and
-        copy = out / "results" / committed.relative_to(committed_dir)  # chapter 2 the levers
-        if not copy.exists():
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(committed, copy)
+    seed_results(root / "book" / "results", out / "results")
     todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
     # Per chapter: seconds and the kernel's peak memory, kept as they come; chapters of
     # earlier runs into the same folder keep their rows.

@@ -4,6 +4,7 @@ through papermill, and the ledger the overview reads."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,22 @@ def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
 def test_progress_bar_redraws_collapse_to_their_last_state():
     text = "train:  10%|#  | 1/10\rtrain:  50%|#####  | 5/10\rtrain: 100%|##########| 10/10\ndone\n"
     assert book.collapse_carriage_returns(text) == "train: 100%|##########| 10/10\ndone\n"
+
+
+def test_seeding_a_run_folder_replaces_older_copies_and_keeps_newer_ones(tmp_path):
+    """A benchmark file updated by a pull must replace the run folder's stale copy; a ledger
+    file the folder's own later run wrote must survive."""
+    committed, results = tmp_path / "committed", tmp_path / "results"
+    (committed / "bench").mkdir(parents=True)
+    (results / "bench").mkdir(parents=True)
+    for name, text, age in [("bench/peers.json", "new", 0), ("ledger.json", "committed", 100), ("only.json", "x", 0)]:
+        (committed / name).write_text(text)
+        os.utime(committed / name, (1_000_000 - age, 1_000_000 - age))
+    (results / "bench" / "peers.json").write_text("stale")
+    os.utime(results / "bench" / "peers.json", (999_000, 999_000))
+    (results / "ledger.json").write_text("this run")
+    os.utime(results / "ledger.json", (1_000_000, 1_000_000))
+    book.seed_results(committed, results)
+    assert (results / "bench" / "peers.json").read_text() == "new"
+    assert (results / "ledger.json").read_text() == "this run"
+    assert (results / "only.json").read_text() == "x"
