@@ -27,7 +27,13 @@ from studylib.progress import bar as tqdm
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient became NaN/inf; the last good checkpoint is kept."""
+    """The loss or the gradient became NaN/inf; the last good checkpoint is kept. Carries the
+    step it happened at and the logged curve up to it, so a study can report the failure."""
+
+    def __init__(self, message: str, step: int | None = None, history: list[dict] | None = None):
+        super().__init__(message)
+        self.step = step
+        self.history = list(history or [])
 
 
 def learning_rate(step: int, profile: Profile, total_steps: int) -> float:
@@ -240,7 +246,9 @@ def train(
                 )
                 raise TrainingDiverged(
                     f"non-finite loss or gradient at step {step} (loss {stats['loss']}, grad norm {grad_norm}); "
-                    f"{kept}. Try a lower learning rate or a smaller clipping norm."
+                    f"{kept}. Try a lower learning rate or a smaller clipping norm.",
+                    step=step,
+                    history=history,
                 )
             optimizer.step()
             if disc is not None:

@@ -16,7 +16,8 @@ import studylib
 from studylib import book, evaluate
 from studylib.chapter import setup
 from studylib.config import get_profile
-from studylib.studies import attacks, common, likelihood, training
+from studylib.studies import appendices, attacks, common, likelihood, training
+from studylib.train import TrainingDiverged
 
 
 def _row(objective, seed, acc, bpd):
@@ -184,3 +185,26 @@ def test_linear_tradeoff_rows_show_the_robust_fit_trading_clean_for_worst_case_n
     assert at[(1.0, "sample")]["clean"] > at[(1.0, "clean")]["clean"]
     assert "universal fit at eps = 1" in fr.spectrum_change(rows, 1.0)
     assert len(fr.claims(rows, "toy")) == 1
+
+
+def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatch):
+    """Appendix C's Flow-GAN may diverge: the chapter reports where, and measures the rest."""
+    params = setup(dataset="cifar10", objective="reweighted", profile="smoke", device="cpu", seed=0)
+    curve = [{"step": 5, "lr": 1e-3, "seconds": 30.0, "loss": 1.0, "bpd": 7.0, "acc": 0.1}]
+
+    def get_model(dataset, objective, profile, seed, device, ce_weight=None):
+        if profile.gan_weight > 0:
+            raise TrainingDiverged("non-finite loss", step=7, history=curve)
+        return objective
+
+    monkeypatch.setattr(appendices.zoo, "get_model", get_model)
+    found = appendices.models(params)
+    assert isinstance(found["Flow-GAN, weight 0.1"][1], TrainingDiverged)
+    assert found["Laplace"] == ("reweighted", "reweighted")
+    diverged = {"Flow-GAN, weight 0.1": found["Flow-GAN, weight 0.1"]}
+    rows = appendices.table(params, diverged)
+    assert rows == {"Flow-GAN, weight 0.1": {"diverged_at": 7, "train_minutes": 0.5}}
+    assert "diverged at step 7" in appendices.table_text(rows)
+    (row,) = appendices.claims(rows, "cifar10")
+    assert row["ours"] == "diverged at step 7" and row["paper"] == "no significant difference"
+    assert "diverged at step 7" in appendices.history_text(found["Flow-GAN, weight 0.1"][1], every=1)

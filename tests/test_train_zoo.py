@@ -91,8 +91,10 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
         return (x * float("nan") if calls["n"] > 12 else x), y
 
     monkeypatch.setattr(data.ImageDataset, "batch", poisoned)
-    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 12.*checkpoint"):
+    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 12.*checkpoint") as err:
         zoo.get_model("mnist", "base", TINY, progress=False)
+    assert err.value.step == 12  # a study reports where it failed, and the curve up to there
+    assert err.value.history and all(0 < h["step"] <= 12 for h in err.value.history)
     (entry,) = zoo.models_dir().iterdir()
     state = torch.load(entry / "checkpoint.pt", weights_only=False)
     assert state["step"] == 10

@@ -16,6 +16,7 @@ from studylib.config import Arch, Profile, family
 from studylib.ledger import claim
 from studylib.progress import bar
 from studylib.studies.common import eval_log_likelihoods, eval_set
+from studylib.train import TrainingDiverged
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,10 @@ def appendix_profile(profile: Profile, dataset: str, change: dict, pixelcnn: boo
 
 def models(params: Params) -> dict[str, tuple[str, torch.nn.Module]]:
     """Every appendix model of the chapter's dataset by name, with its objective: appendix
-    C's reweighted variants, and appendix E's PixelCNN at alpha = 0 (base) and large alpha."""
+    C's reweighted variants, and appendix E's PixelCNN at alpha = 0 (base) and large alpha.
+    A training that diverges (the NaN guard) is a result, not an error: its entry holds the
+    `TrainingDiverged` (step and curve) in place of a model. Re-running resumes from the last
+    good checkpoint and, resume being deterministic, diverges at the same step."""
     sizes = appendix_sizes(params.profile.name)
     todo = [
         (name, "reweighted", appendix_profile(params.profile, params.dataset, c), None) for name, c in VARIANTS.items()
@@ -86,7 +90,11 @@ def models(params: Params) -> dict[str, tuple[str, torch.nn.Module]]:
     found = {}
     for name, objective, prof, weight in todo:
         device = str(params.device.type)
-        found[name] = (objective, zoo.get_model(params.dataset, objective, prof, params.seed, device, ce_weight=weight))
+        try:
+            model = zoo.get_model(params.dataset, objective, prof, params.seed, device, ce_weight=weight)
+        except TrainingDiverged as diverged:
+            model = diverged
+        found[name] = (objective, model)
     return found
 
 
@@ -117,12 +125,17 @@ def measure(params: Params, model: torch.nn.Module, pairs: int, steps: int = 50)
     }
 
 
-def table(params: Params, found: dict[str, tuple[str, torch.nn.Module]]) -> dict[str, dict]:
-    """`measure` for every model, with its training time."""
+def table(params: Params, found: dict[str, tuple[str, torch.nn.Module | TrainingDiverged]]) -> dict[str, dict]:
+    """`measure` for every model, with its training time; a diverged training's row holds
+    the step it diverged at and its minutes until then."""
     sizes = appendix_sizes(params.profile.name)
     rows = {}
     for name, (_, model) in bar(found.items(), desc="appendix models"):
-        rows[name] = {**measure(params, model, sizes.pairs), "train_minutes": model.info["train_seconds"] / 60}
+        if isinstance(model, TrainingDiverged):
+            seconds = model.history[-1]["seconds"] if model.history else 0.0
+            rows[name] = {"diverged_at": model.step, "train_minutes": seconds / 60}
+        else:
+            rows[name] = {**measure(params, model, sizes.pairs), "train_minutes": model.info["train_seconds"] / 60}
     return rows
 
 
@@ -132,6 +145,11 @@ def table_text(rows: dict[str, dict]) -> str:
         f"{'model':<24} {'acc %':>6} {'bpd':>6} {'gap':>7} {'spread':>7} {'gap/spread':>10} {'paths<T %':>9} {'min':>5}"
     ]
     for name, r in rows.items():
+        if "diverged_at" in r:
+            lines.append(
+                f"{name:<24} diverged at step {r['diverged_at']} (non-finite loss) {r['train_minutes']:>22.1f}"
+            )
+            continue
         lines.append(
             f"{name:<24} {r['accuracy']:>6.1f} {r['bpd']:>6.3f} {r['gap_nats']:>7.1f} {r['spread_nats']:>7.1f} "
             f"{r['gap_nats'] / r['spread_nats']:>10.3f} {r['paths_below']:>9.0f} {r['train_minutes']:>5.1f}"
@@ -140,13 +158,17 @@ def table_text(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def history_text(model: torch.nn.Module, every: int = 5) -> str:
+def history_text(model: torch.nn.Module | TrainingDiverged, every: int = 5) -> str:
     """A training run's logged curve (every `every`-th entry): loss, bits/dim, and the
-    Flow-GAN's generator and discriminator losses where it has them."""
-    rows = model.info["history"][::every]
+    Flow-GAN's generator and discriminator losses where it has them; for a diverged run,
+    the curve up to the step it diverged at."""
+    history = model.history if isinstance(model, TrainingDiverged) else model.info["history"]
+    rows = history[::every]
     keys = [k for k in ("loss", "bpd", "acc", "gan_generator", "gan_discriminator") if k in rows[0]]
     lines = [f"{'step':>6} " + " ".join(f"{k:>17}" for k in keys)]
     lines += [f"{h['step']:>6} " + " ".join(f"{h[k]:>17.3f}" for k in keys) for h in rows]
+    if isinstance(model, TrainingDiverged):
+        lines.append(f"diverged at step {model.step}: the loss or its gradient became non-finite")
     return "\n".join(lines)
 
 
@@ -159,10 +181,12 @@ def claims(rows: dict[str, dict], dataset: str) -> list[dict]:
     return [
         claim(
             f"appendix model {name}: accuracy / bits/dim",
-            f"{r['accuracy']:.1f} / {r['bpd']:.2f}",
+            f"diverged at step {r['diverged_at']}" if "diverged_at" in r else f"{r['accuracy']:.1f} / {r['bpd']:.2f}",
             said.get(name, "no significant difference" if name in VARIANTS else None),
             "% / bits/dim",
-            f"gap/spread {r['gap_nats'] / r['spread_nats']:.3f}, paths below T {r['paths_below']:.0f} %",
+            "the NaN guard stopped it; a re-run diverges at the same step"
+            if "diverged_at" in r
+            else f"gap/spread {r['gap_nats'] / r['spread_nats']:.3f}, paths below T {r['paths_below']:.0f} %",
         )
         for name, r in rows.items()
     ]
