@@ -160,7 +160,7 @@ def _row(
         "objective": objective,
         "profile": profile,
         "arch": prof.arch_for(dataset).label(),
-        "minutes": minutes if minutes is not None else round(result["train_seconds"] / 60, 1),
+        "minutes": minutes if minutes is not None else result["train_seconds"] / 60,
         "images_per_s": round(rate or steps * prof.batch_size / result["train_seconds"], 1),
         "steps": steps,
         "train_seconds": round(result["train_seconds"], 1),
