@@ -72,7 +72,7 @@ def appendix_profile(profile: Profile, dataset: str, change: dict, pixelcnn: boo
     return dataclasses.replace(profile, **change)
 
 
-def models(params: Params) -> dict[str, tuple[str, torch.nn.Module]]:
+def models(params: Params) -> dict[str, tuple[str, torch.nn.Module | TrainingDiverged]]:
     """Every appendix model of the chapter's dataset by name, with its objective: appendix
     C's reweighted variants, and appendix E's PixelCNN at alpha = 0 (base) and large alpha.
     A training that diverges (the NaN guard) is a result, not an error: its entry holds the
