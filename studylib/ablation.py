@@ -16,7 +16,7 @@ import torch
 
 from studylib import bench, data, evaluate, ledger
 from studylib.config import SNAPSHOTS, Arch, Profile, family, get_profile
-from studylib.zoo import build_model, get_model
+from studylib.zoo import build_model, get_model, spec
 
 # One setting changed per lever, against the profile's `baseline`.
 LEVERS: dict[str, dict] = {
@@ -126,14 +126,21 @@ def run_stronger(
     profile: str = "quick",
     seed: int = 0,
     test_subset: int | None = None,
+    ce_weight: float | None = None,
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
-    number of steps): trained through the cache like any model, its minutes and images/s
-    as this machine measured them while training."""
+    number of steps), at cross-entropy weight `ce_weight` (None: the profile's): trained
+    through the cache like any model (the model a chapter gets with that weight), its
+    minutes and images/s as this machine measured them while training."""
     prof = stronger(get_profile(profile), dataset)
+    spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
-    return _row("stronger: combined, full budget", change, prof, dataset, objective, profile, seed, test)
+    lever = "stronger: combined, full budget"
+    if ce_weight is not None:
+        change["ce_weight"] = ce_weight
+        lever += f", w = {ce_weight:g}"
+    return _row(lever, change, prof, dataset, objective, profile, seed, test, ce_weight=ce_weight)
 
 
 def _row(
@@ -147,9 +154,10 @@ def _row(
     test: data.ImageDataset,
     minutes: float | None = None,
     rate: float | None = None,
+    ce_weight: float | None = None,
 ) -> dict:
     """Train (or read from the cache) `prof`'s model and score it on `test`: one table row."""
-    model = get_model(dataset, objective, prof, seed, "cpu")  # cached and resumable like any model
+    model = get_model(dataset, objective, prof, seed, "cpu", ce_weight)  # cached and resumable like any model
     metrics = evaluate.evaluate(model, test, prof.eval_batch_size)
     result = model.info
     steps = prof.steps_for(dataset)

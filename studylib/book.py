@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from studylib import ledger
 from studylib.config import PROFILES, check_choice
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
     todo = sorted(select(names, root), key=lambda p: p.stem.startswith("00_"))
     # Per chapter: seconds and the kernel's peak memory, kept as they come; chapters of
     # earlier runs into the same folder keep their rows.
-    record = out / "results" / "bench" / f"book__{profile}.json"
+    record = ledger.timings_path(profile, out / "results")
     timings = {r["chapter"]: r for r in json.loads(record.read_text())} if record.exists() else {}
     with _env(STUDYLIB_PROFILE=profile, STUDYLIB_RESULTS=str(out / "results")):
         for md in todo:

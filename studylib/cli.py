@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=8.0, help="training budget per lever on this machine")
     p.add_argument("--levers", nargs="*", default=None, help="lever names (default: all)")
     p.add_argument("--stronger", action="store_true", help="then the combined levers at the full budget (30/20 min)")
+    p.add_argument("--ce-weight", type=float, default=None, help="--stronger at this cross-entropy weight w")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html", "assignments"))
@@ -107,14 +108,17 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
 
 
 def _cache(action: str) -> None:
-    from studylib import zoo
+    from studylib import memo, zoo
 
     folder = zoo.models_dir()
     entries = sorted(folder.iterdir()) if folder.is_dir() else []
     if action == "clear":
         for entry in entries:
             shutil.rmtree(entry)
-        print(f"removed {len(entries)} cache entries from {folder}")
+        results = memo.stored_results()
+        for path in results:
+            path.unlink()
+        print(f"removed {len(entries)} cache entries from {folder} and {len(results)} memoised results")
         return
     if not entries:
         print(f"no trained models in {folder}")
@@ -233,7 +237,8 @@ def _foolbox(args: argparse.Namespace) -> None:
 def _ablate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from studylib import ablation
+    from studylib import ablation, zoo
+    from studylib.config import get_profile
 
     levers = args.levers or list(ablation.LEVERS)
     for lever in levers:
@@ -241,12 +246,15 @@ def _ablate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
+    if args.ce_weight is not None and not args.stronger:
+        raise ValueError("--ce-weight applies to --stronger only")
+    zoo.spec(args.dataset, args.objective, get_profile(args.profile), 0, args.ce_weight)  # a bad weight: refused now
     out = Path(args.out) if args.out else ablation.results_path(args.dataset, args.objective, args.profile)
     rows = ablation.sweep(
         levers, out, dataset=args.dataset, objective=args.objective, profile=args.profile, minutes=args.minutes
     )
     if args.stronger:
-        row = ablation.run_stronger(args.dataset, args.objective, args.profile)
+        row = ablation.run_stronger(args.dataset, args.objective, args.profile, ce_weight=args.ce_weight)
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
         out.write_text(json.dumps(rows, indent=1))
     for r in rows:

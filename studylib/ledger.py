@@ -97,3 +97,27 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def timings_path(profile: str, folder: Path | None = None) -> Path:
+    """Where `studylib book run` records each chapter's wall time and its kernel's peak
+    memory at `profile` (in `folder`, default: results_dir())."""
+    return (folder or results_dir()) / "bench" / f"book__{profile}.json"
+
+
+def timings_markdown(profile: str) -> str:
+    """The recorded book run at `profile` as a Markdown table, chapters in order, with the
+    total; a sentence where none is recorded."""
+    path = timings_path(profile)
+    if not path.exists():
+        return f"No `studylib book run --profile {profile}` recorded in {path.parent} yet."
+    rows = sorted(json.loads(path.read_text()), key=lambda r: r["chapter"])
+    lines = ["| chapter | wall time | peak memory |", "|---|---:|---:|"]
+    lines += [f"| {r['chapter']} | {_duration(r['seconds'])} | {r['peak_mib'] / 1024:.1f} GiB |" for r in rows]
+    peak = max(r["peak_mib"] for r in rows) / 1024
+    lines.append(f"| all {len(rows)} | {_duration(sum(r['seconds'] for r in rows))} | {peak:.1f} GiB |")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -1,6 +1,6 @@
 """An on-disk memo for expensive, deterministic results (test-set log-likelihoods,
-interpolation paths), keyed by everything they depend on, so a rerun or a later chapter
-reads them instead of recomputing."""
+interpolation paths, attack outcomes), keyed by everything they depend on, so a rerun or a
+later chapter reads them instead of recomputing."""
 
 from __future__ import annotations
 
@@ -16,10 +16,20 @@ from studylib import paths
 from studylib.train import save_atomic
 
 
+def results_dir() -> Path:
+    """Where memoised results are kept: $STUDYLIB_HOME/results."""
+    return paths.home() / "results"
+
+
 def memo_path(kind: str, key: dict) -> Path:
     """Where the result of `kind` for `key` is kept: $STUDYLIB_HOME/results/<kind>-<hash>.pt."""
     blob = json.dumps({"kind": kind, **key}, sort_keys=True).encode()
-    return paths.home() / "results" / f"{kind}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
+    return results_dir() / f"{kind}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
+
+
+def stored_results() -> list[Path]:
+    """Every memoised result on disk (what `studylib cache clear` removes with the models)."""
+    return sorted(results_dir().glob("*.pt")) if results_dir().is_dir() else []
 
 
 def memo(kind: str, key: dict, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -61,3 +61,8 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     assert row["steps"] == ablation.stronger(smoke, "mnist").steps_for("mnist") == 67
     assert row["minutes"] > 0 and row["images_per_s"] > 0 and row["n_test"] == 100
     assert row["lever"].startswith("stronger")
+    weighted = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, ce_weight=0.3)
+    assert weighted["lever"].endswith("w = 0.3") and weighted["change"]["ce_weight"] == "0.3"
+    assert weighted["bpd"] != row["bpd"]  # another model: the cache entry of w = 0.3
+    with pytest.raises(ValueError, match="non-negative"):
+        ablation.run_stronger("mnist", "split", "smoke", ce_weight=-1)

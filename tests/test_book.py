@@ -107,6 +107,20 @@ def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
         ledger.record("99_nothing", [], profile="smoke")
 
 
+def test_book_timings_table_orders_chapters_and_adds_the_total(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    assert "No `studylib book run --profile quick` recorded" in ledger.timings_markdown("quick")
+    rows = [
+        {"chapter": "04_attacks", "seconds": 832.0, "peak_mib": 1089},
+        {"chapter": "00_overview", "seconds": 3.4, "peak_mib": 625},
+    ]
+    ledger.timings_path("quick").parent.mkdir()
+    ledger.timings_path("quick").write_text(json.dumps(rows))
+    lines = ledger.timings_markdown("quick").splitlines()
+    assert lines[2] == "| 00_overview | 3 s | 0.6 GiB |" and lines[3] == "| 04_attacks | 13.9 min | 1.1 GiB |"
+    assert lines[-1] == "| all 2 | 13.9 min | 1.1 GiB |"
+
+
 def test_progress_bar_redraws_collapse_to_their_last_state():
     text = "train:  10%|#  | 1/10\rtrain:  50%|#####  | 5/10\rtrain: 100%|##########| 10/10\ndone\n"
     assert book.collapse_carriage_returns(text) == "train: 100%|##########| 10/10\ndone\n"

@@ -51,8 +51,11 @@ def test_train_then_cache_list_and_clear(home):
     assert 0 <= result["accuracy"] <= 1 and result["bpd"] > 0 and result["n"] == 128
     listed = run("cache", "list", home=home)
     assert result["cache_key"] in listed.stdout and "trained" in listed.stdout
+    (home / "results").mkdir()
+    (home / "results" / "test-ll-0123.pt").write_bytes(b"a memoised result")
     cleared = run("cache", "clear", home=home)
-    assert "removed 1" in cleared.stdout
+    assert "removed 1 cache entries" in cleared.stdout and "and 1 memoised results" in cleared.stdout
+    assert not list((home / "results").iterdir())
     assert "no trained models" in run("cache", "list", home=home).stdout
 
 
@@ -69,6 +72,8 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("evaluate", "--subset", "0"), "--subset must be a positive number"),
         (("ablate", "--minutes", "0"), "--minutes must be positive"),
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
+        (("ablate", "--ce-weight", "0.3"), "--ce-weight applies to --stronger only"),
+        (("ablate", "--stronger", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
     ]:
         cmd = [*args, "--dataset", "mnist", "--objective", "split", "--profile", "smoke"]
         out = run(*cmd, home=home)

@@ -75,6 +75,25 @@ def test_strength_attacks_every_snapshot_of_one_run(home):
     assert len(attacks.strength_claims(rows)) == len(rows)
 
 
+def _not_again(*args, **kwargs):
+    raise AssertionError("attacked again instead of reading the memo")
+
+
+def test_attack_outcomes_are_memoised_per_model_images_and_budget(home, monkeypatch):
+    params = setup("mnist", profile="smoke")
+    first = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10))
+    assert len(list((home / "results").glob("attack-*.pt"))) == len(attacks.ATTACKS)
+    for name in ("cw_l2", "boundary_attack"):
+        monkeypatch.setattr(attacks, name, _not_again)
+    again = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10))
+    assert again.text() == first.text()
+    for attack, out in first.outcomes["split"].items():
+        twin = again.outcomes["split"][attack]
+        assert torch.equal(out.result.adversarial, twin.result.adversarial) and torch.equal(out.nll, twin.nll)
+    with pytest.raises(AssertionError, match="attacked again"):  # another budget is another key
+        attacks.run(params, ["split"], 2, attacks.Budgets(4, 1, 10))
+
+
 def test_needed_gap_and_margin_statistics():
     assert likelihood.Margins.needed_gap(10, 1e-5) == pytest.approx(13.71, abs=0.01)
     correct = torch.linspace(1.0, 2.0, 101, dtype=torch.float64)
@@ -172,6 +191,22 @@ def test_flow_robustness_deep_profiles_and_image_sets():
     grey = fr.image_sets(setup("mnist", profile="smoke"), 4)
     assert list(grey) == ["mnist", "cifar10 (grey)", "uniform noise"]
     assert all(x.shape == (4, 1, 32, 32) for x in grey.values())
+
+
+def test_likelihood_attacks_are_memoised_per_model_set_and_budget(home, monkeypatch):
+    from studylib import zoo
+    from studylib.studies import flow_robustness as fr
+
+    params, sizes = setup("mnist", profile="smoke"), fr.deep_sizes("smoke")
+    prof = fr.deep_profile(params.profile, "mnist", "glow", adversarial=False)
+    models = {"glow": zoo.get_model("mnist", "unconditional", prof, 0, "cpu")}
+    sets = fr.image_sets(params, 4)
+    rows = fr.likelihood_attacks(params, models, sets, sizes)
+    assert len(list((home / "results").glob("pgd-nll-*.pt"))) == len(rows) == 3 * 3  # sets x budgets
+    monkeypatch.setattr(fr, "pgd", _not_again)
+    assert fr.likelihood_attacks(params, models, sets, sizes) == rows
+    with pytest.raises(AssertionError, match="attacked again"):  # more steps is another key
+        fr.likelihood_attacks(params, models, sets, dataclasses.replace(sizes, pgd_steps=3))
 
 
 def test_linear_tradeoff_rows_show_the_robust_fit_trading_clean_for_worst_case_nll():

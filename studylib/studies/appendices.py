@@ -15,7 +15,7 @@ from studylib.chapter import Params
 from studylib.config import Arch, Profile, family
 from studylib.ledger import claim
 from studylib.progress import bar
-from studylib.studies.common import eval_log_likelihoods, eval_set
+from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set
 from studylib.train import TrainingDiverged
 
 
@@ -111,10 +111,7 @@ def measure(params: Params, model: torch.nn.Module, pairs: int, steps: int = 50)
     nll = evaluate.nll_bpd(ll, model.n_dims)
     t, _ = evaluate.threshold(nll, paper.THRESHOLD[family(params.dataset)][1])
     i0, i1 = interpolate.select_pairs(ll, y, nll, t, pairs, torch.Generator().manual_seed(params.seed))
-    x, _ = test.tensors()
-    paths = interpolate.interpolate(
-        model, x[i0], x[i1], y[i0], y[i1], steps, params.profile.eval_batch_size, progress=False
-    )
+    paths = eval_interpolations(params, model, test, i0, i1, steps, progress=False)
     return {
         "accuracy": 100 * summary["accuracy"],
         "bpd": summary["bpd"],

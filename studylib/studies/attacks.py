@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,6 +19,7 @@ from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.chapter import Params
 from studylib.config import SNAPSHOTS, Profile
+from studylib.memo import memo
 from studylib.progress import bar
 from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
 
@@ -243,38 +245,68 @@ def _attack_model(
     x, y = x_all[idx].to(params.device), y_all[idx].to(params.device)
     outcomes = {}
     for attack in attacks:
-        if attack.startswith("CW"):
-            result = cw_l2(
-                target,
-                x,
-                y,
-                steps=budgets.cw_steps,
-                search_steps=budgets.cw_search_steps,
-                lr=cw_lr(eps),
-                detector=det if "detection" in attack else None,
-            )
-        elif attack == "boundary":
-            result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
-        else:
-            goal, starts = _targets_and_starts(ll, y_all, nll, det, y.cpu(), x_all, gen)
-            if (goal < 0).any():
-                print(f"{int((goal < 0).sum())} images have no start image of another class: counted as failures")
-            goal, starts = goal.to(params.device), starts.to(params.device)
-            result = boundary_attack(
-                target,
-                x,
-                y,
-                max_queries=budgets.boundary_queries,
-                starts=starts,
-                target_class=goal,
-                detector=det,
-                seed=params.seed,
-            )
-        with torch.no_grad():
-            _, adv_nll = target(result.adversarial)
-        on_cpu = AttackResult(*(t.cpu() for t in dataclasses.astuple(result)))
-        outcomes[attack] = Outcome(on_cpu, adv_nll.cpu(), ~det.detected(adv_nll).cpu())
+        key = {
+            "model": model.info["sha256"],
+            "test": [test.name, params.profile.eval_subset, params.seed],
+            "images": idx.tolist(),
+            "attack": attack,
+            "budgets": dataclasses.asdict(budgets),
+            "threshold": det.threshold_bpd,
+            "eps": eps,
+        }
+        start = None  # the targeted attack's (goal classes, start images), drawn even when memoised
+        if attack == "boundary + detection":
+            start = _targets_and_starts(ll, y_all, nll, det, y.cpu(), x_all, gen)
+            key["goal"] = start[0].tolist()
+        stored = memo("attack", key, partial(_attack, params, target, attack, x, y, budgets, eps, det, start))
+        result = AttackResult(*(stored[f.name] for f in dataclasses.fields(AttackResult)))
+        outcomes[attack] = Outcome(result, stored["nll"], ~det.detected(stored["nll"]))
     return det, outcomes, (x.cpu(), y.cpu())
+
+
+def _attack(
+    params: Params,
+    target: FlowTarget,
+    attack: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    budgets: Budgets,
+    eps: float,
+    det: Detector,
+    start: tuple[torch.Tensor, torch.Tensor] | None,
+) -> dict[str, torch.Tensor]:
+    """One attack on images `x` (labels `y`; `start`: the targeted attack's goal classes and
+    start images): the result's tensors and the NLL (bits/dim) of what it returned, on the
+    CPU, as `_attack_model` memoises them."""
+    if attack.startswith("CW"):
+        result = cw_l2(
+            target,
+            x,
+            y,
+            steps=budgets.cw_steps,
+            search_steps=budgets.cw_search_steps,
+            lr=cw_lr(eps),
+            detector=det if "detection" in attack else None,
+        )
+    elif attack == "boundary":
+        result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
+    else:
+        goal, starts = start
+        if (goal < 0).any():
+            print(f"{int((goal < 0).sum())} images have no start image of another class: counted as failures")
+        result = boundary_attack(
+            target,
+            x,
+            y,
+            max_queries=budgets.boundary_queries,
+            starts=starts.to(params.device),
+            target_class=goal.to(params.device),
+            detector=det,
+            seed=params.seed,
+        )
+    with torch.no_grad():
+        _, adv_nll = target(result.adversarial)
+    return {**{k: v.cpu() for k, v in vars(result).items()}, "nll": adv_nll.cpu()}
 
 
 def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarray, eps: float):

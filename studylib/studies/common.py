@@ -1,11 +1,12 @@
 """Helpers the chapter studies share: the profile's test subset, a chapter's model, the
-memoised test log-likelihoods, a model's training facts, and the class-sample figure."""
+memoised test log-likelihoods and interpolation paths, a model's training facts, and the
+class-sample figure."""
 
 from __future__ import annotations
 
 import torch
 
-from studylib import data, evaluate, plots, zoo
+from studylib import data, evaluate, interpolate, plots, zoo
 from studylib.chapter import Params
 from studylib.flows import ConditionalGlow
 from studylib.memo import memo
@@ -37,6 +38,34 @@ def eval_log_likelihoods(
         ),
     )
     return stored["ll"], stored["y"]
+
+
+def eval_interpolations(
+    params: Params,
+    model: ConditionalGlow,
+    test: data.ImageDataset,
+    i0: torch.Tensor,
+    i1: torch.Tensor,
+    steps: int,
+    progress: bool = True,
+) -> interpolate.Paths:
+    """The paths between test images `i0` and `i1` (indices into `test`) under `model`;
+    memoised on disk like the test log-likelihoods."""
+    x, y = test.tensors()
+    key = {
+        "model": model.info["sha256"],
+        "test": [params.profile.eval_subset, params.seed],  # the model's sha names the data set
+        "i0": i0.tolist(),
+        "i1": i1.tolist(),
+        "steps": steps,
+    }
+    batch = params.profile.eval_batch_size
+    stored = memo(
+        "interpolation",
+        key,
+        lambda: vars(interpolate.interpolate(model, x[i0], x[i1], y[i0], y[i1], steps, batch, progress)),
+    )
+    return interpolate.Paths(**stored)
 
 
 def metrics(params: Params, model: ConditionalGlow, test: data.ImageDataset) -> dict:

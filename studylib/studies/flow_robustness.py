@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,6 +20,7 @@ from studylib.attacks.pgd import pgd
 from studylib.chapter import Params
 from studylib.config import Arch, Profile, family
 from studylib.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
+from studylib.memo import memo
 from studylib.progress import bar
 
 
@@ -310,9 +312,14 @@ def likelihood_attacks(
         x = sets[set_name].to(params.device)
         sign = 1.0 if set_name == own else -1.0  # raise the NLL of real images, lower the others'
         before, median = clean[model_name, set_name], clean[model_name, own].median()
-        attacked = pgd(_signed_nll(target, sign), x, eps, norm, sizes.pgd_steps, seed=params.seed)
-        with torch.no_grad():
-            after = target(attacked)[1]
+        key = {
+            "model": models[model_name].info["sha256"],
+            "set": [set_name, len(x), params.seed],
+            "budget": [norm, eps, sizes.pgd_steps],
+            "sign": sign,
+        }
+        after = memo("pgd-nll", key, partial(_attacked_nll, target, x, sign, eps, norm, sizes.pgd_steps, params.seed))
+        after = after["nll"].to(before.device)
         rows.append(
             {
                 "model": model_name,
@@ -326,6 +333,16 @@ def likelihood_attacks(
             }
         )
     return rows
+
+
+def _attacked_nll(
+    target: FlowTarget, x: torch.Tensor, sign: float, eps: float, norm: str, steps: int, seed: int
+) -> dict[str, torch.Tensor]:
+    """PGD on `x` moving its NLL in the direction of `sign`: the attacked images' NLL
+    (bits/dim, on the CPU), as `likelihood_attacks` memoises it."""
+    attacked = pgd(_signed_nll(target, sign), x, eps, norm, steps, seed=seed)
+    with torch.no_grad():
+        return {"nll": target(attacked)[1].cpu()}
 
 
 def _signed_nll(target: FlowTarget, sign: float):

@@ -13,8 +13,7 @@ from studylib import evaluate, interpolate, paper, plots
 from studylib.chapter import Params
 from studylib.config import DATASETS, check_choice
 from studylib.ledger import claim
-from studylib.memo import memo
-from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
+from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, model_for
 
 
 @dataclass
@@ -53,19 +52,8 @@ def interpolation_study(
     t, recall = evaluate.threshold(nll, q)
     i0, i1 = interpolate.select_pairs(ll, y, nll, t, n_pairs, torch.Generator().manual_seed(params.seed))
     x, _ = test.tensors()
-    key = {
-        "model": model.info["sha256"],
-        "test": [params.profile.eval_subset, params.seed],
-        "i0": i0.tolist(),
-        "i1": i1.tolist(),
-        "steps": steps,
-    }
-    stored = memo(
-        "interpolation",
-        key,
-        lambda: vars(interpolate.interpolate(model, x[i0], x[i1], y[i0], y[i1], steps, params.profile.eval_batch_size)),
-    )
-    return InterpolationStudy(dataset, t, recall, nll.std().item(), x[i0], x[i1], interpolate.Paths(**stored))
+    paths = eval_interpolations(params, model, test, i0, i1, steps)
+    return InterpolationStudy(dataset, t, recall, nll.std().item(), x[i0], x[i1], paths)
 
 
 def interpolation_strip(study, pair: int = 0, shown: int = 10):
