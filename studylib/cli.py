@@ -257,9 +257,10 @@ def _ablate(args: argparse.Namespace) -> None:
         row = ablation.run_stronger(args.dataset, args.objective, args.profile, ce_weight=args.ce_weight)
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
         out.write_text(json.dumps(rows, indent=1))
+    width = max(len(r["lever"]) for r in rows)
     for r in rows:
         rate = f"{r['images_per_s']:>7.1f} img/s {r['steps']:>6} steps"
-        print(f"{r['lever']:<24} {rate} {r['bpd']:.3f} bpd {r['accuracy']:.2f} %")
+        print(f"{r['lever']:<{width}} {rate} {r['bpd']:.3f} bpd {r['accuracy']:.2f} %")
     print(f"rows in {out}")
 
 
