@@ -127,16 +127,23 @@ def run_stronger(
     seed: int = 0,
     test_subset: int | None = None,
     ce_weight: float | None = None,
+    hidden: tuple[int, ...] | None = None,
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
-    number of steps), at cross-entropy weight `ce_weight` (None: the profile's): trained
-    through the cache like any model (the model a chapter gets with that weight), its
-    minutes and images/s as this machine measured them while training."""
+    number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
+    `hidden` (None: the profile's): trained through the cache like any model (the model a
+    chapter gets with that weight), its minutes and images/s as this machine measured them
+    while training."""
     prof = stronger(get_profile(profile), dataset)
-    spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
-    test = data.load(dataset, "test", subset=test_subset, seed=seed)
     change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
     lever = "stronger: combined, full budget"
+    if hidden is not None:
+        arch = prof.arch_for(dataset)
+        prof = dataclasses.replace(prof, arch={**prof.arch, family(dataset): Arch(arch.levels, arch.steps, hidden)})
+        change["hidden"] = tuple(hidden)
+        lever += f", widths {'-'.join(map(str, hidden))}"
+    spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
+    test = data.load(dataset, "test", subset=test_subset, seed=seed)
     if ce_weight is not None:
         change["ce_weight"] = ce_weight
         lever += f", w = {ce_weight:g}"

@@ -66,3 +66,5 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     assert weighted["bpd"] != row["bpd"]  # another model: the cache entry of w = 0.3
     with pytest.raises(ValueError, match="non-negative"):
         ablation.run_stronger("mnist", "split", "smoke", ce_weight=-1)
+    wide = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, hidden=(16, 32))
+    assert wide["arch"] == "L2K2H16-32" and wide["lever"].endswith("widths 16-32")

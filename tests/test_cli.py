@@ -72,7 +72,9 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("evaluate", "--subset", "0"), "--subset must be a positive number"),
         (("ablate", "--minutes", "0"), "--minutes must be positive"),
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
-        (("ablate", "--ce-weight", "0.3"), "--ce-weight applies to --stronger only"),
+        (("ablate", "--ce-weight", "0.3"), "--ce-weight and --hidden apply to --stronger only"),
+        (("ablate", "--stronger", "--hidden", "32", "64", "64"), "--hidden needs 2 positive widths"),
+        (("ablate", "--stronger", "--hidden", "32", "0"), "--hidden needs 2 positive widths"),
         (("ablate", "--stronger", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
     ]:
         cmd = [*args, "--dataset", "mnist", "--objective", "split", "--profile", "smoke"]
