@@ -65,12 +65,15 @@ def baseline(profile: Profile) -> Profile:
 
 
 def variant(profile: Profile, dataset: str, change: dict) -> Profile:
-    """`profile` with one lever's change applied (`hidden_level1` narrows level 1's couplings)."""
+    """`profile` with one lever's change applied (`hidden_level1` sets level 1's coupling
+    width, `hidden` one width per level)."""
     change = dict(change)
+    arch = profile.arch_for(dataset)
+    widths = change.pop("hidden", None)
     if "hidden_level1" in change:
-        arch = profile.arch_for(dataset)
         widths = (change.pop("hidden_level1"), *(arch.hidden_at(i) for i in range(1, arch.levels)))
-        change["arch"] = {**profile.arch, family(dataset): Arch(arch.levels, arch.steps, widths)}
+    if widths is not None:
+        change["arch"] = {**profile.arch, family(dataset): Arch(arch.levels, arch.steps, tuple(widths))}
     return dataclasses.replace(profile, **change)
 
 
@@ -138,8 +141,7 @@ def run_stronger(
     change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
     lever = "stronger: combined, full budget"
     if hidden is not None:
-        arch = prof.arch_for(dataset)
-        prof = dataclasses.replace(prof, arch={**prof.arch, family(dataset): Arch(arch.levels, arch.steps, hidden)})
+        prof = variant(prof, dataset, {"hidden": hidden})
         change["hidden"] = tuple(hidden)
         lever += f", widths {'-'.join(map(str, hidden))}"
     spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work

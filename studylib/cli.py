@@ -124,7 +124,12 @@ def _cache(action: str) -> None:
     if not entries:
         print(f"no trained models in {folder}")
     for entry in entries:
-        state = "trained" if (entry / "model.pt").exists() else "in progress (checkpoint)"
+        if (entry / "model.pt").exists():
+            state = "trained"
+        elif (entry / zoo.DIVERGED).exists():
+            state = "diverged (recorded)"
+        else:
+            state = "in progress (checkpoint)"
         size = sum(f.stat().st_size for f in entry.iterdir()) / 2**20
         print(f"{entry.name:48s} {state:26s} {size:7.1f} MiB")
 
@@ -251,9 +256,7 @@ def _ablate(args: argparse.Namespace) -> None:
         raise ValueError("--ce-weight and --hidden apply to --stronger only")
     prof = get_profile(args.profile)
     if args.hidden is not None:  # refused now, not after the sweep: one positive width per level
-        levels = prof.arch_for(args.dataset).levels
-        if len(args.hidden) != levels or min(args.hidden) < 1:
-            raise ValueError(f"--hidden needs {levels} positive widths (one per level), got {args.hidden}")
+        ablation.variant(prof, args.dataset, {"hidden": args.hidden})
     zoo.spec(args.dataset, args.objective, prof, 0, args.ce_weight)  # a bad weight: refused now
     out = Path(args.out) if args.out else ablation.results_path(args.dataset, args.objective, args.profile)
     rows = ablation.sweep(

@@ -46,6 +46,8 @@ class Arch:
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if isinstance(self.hidden, tuple) and len(self.hidden) != self.levels:
             raise ValueError(f"hidden widths {self.hidden} must give one width per level ({self.levels})")
+        if min(self.hidden if isinstance(self.hidden, tuple) else (self.hidden,)) < 1:
+            raise ValueError(f"hidden widths must be positive, got {self.hidden}")
 
     def hidden_at(self, level: int) -> int:
         """Coupling width at `level` (0-based)."""

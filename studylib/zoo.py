@@ -17,13 +17,15 @@ from studylib.config import Arch, Profile, check_choice, family, get_profile, re
 from studylib.flows import FLOWS, ConditionalGlow
 from studylib.objectives import num_classes, prior_for
 from studylib.pixelcnn import ConditionalPixelCNN
-from studylib.train import save_atomic, train
+from studylib.train import TrainingDiverged, save_atomic, train
 
 # Every model family the cache can hold, by the name its saved config carries.
 MODELS = {**FLOWS, "pixelcnn": ConditionalPixelCNN}
 
 # Bump when a change to the model or training code changes what a cached model would be.
 MODEL_VERSION = 1
+# An entry whose training diverged holds this record (message, step, curve) instead of a model.
+DIVERGED = "diverged.json"
 
 
 class CorruptEntry(RuntimeError):
@@ -117,6 +119,17 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
     return model.to(device).eval()
 
 
+def _raise_if_diverged(folder: Path) -> None:
+    """Raise the recorded `TrainingDiverged` of an entry whose training diverged: resume is
+    deterministic, so training again would diverge at the same step (`studylib cache
+    clear`, or deleting the record, trains it again)."""
+    record_path = folder / DIVERGED
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        message = f"{record['message']} (recorded in {record_path}: delete it to train again)"
+        raise TrainingDiverged(message, step=record["step"], history=record["history"])
+
+
 def _discard_if_unreadable(checkpoint: Path) -> None:
     """Report and delete a training checkpoint that cannot be loaded (training restarts)."""
     if not checkpoint.exists():
@@ -151,6 +164,7 @@ def get_model(
         except CorruptEntry as err:
             warnings.warn(f"corrupt cache entry {folder.name} ({err}); rebuilding it", stacklevel=2)
             shutil.rmtree(folder)
+    _raise_if_diverged(folder)
     train_data = data.load(dataset, "train", seed=seed)  # fails before anything is written
     checkpoint = folder / "checkpoint.pt"
     if distributed.is_main():  # under torchrun, rank 0 alone writes the entry
@@ -160,19 +174,25 @@ def get_model(
     distributed.barrier()
     torch.manual_seed(seed)
     model = build_model(dataset, objective, prof.arch_for(dataset), prof.model_kind, prof.prior_options(objective))
-    result = train(
-        model,
-        train_data,
-        objective=objective,
-        profile=prof,
-        total_steps=prof.steps_for(dataset),
-        ce_weight=model_spec["ce_weight"],
-        seed=seed,
-        checkpoint=checkpoint,
-        device=dev,
-        progress=progress,
-        snapshot_dir=folder,
-    )
+    try:
+        result = train(
+            model,
+            train_data,
+            objective=objective,
+            profile=prof,
+            total_steps=prof.steps_for(dataset),
+            ce_weight=model_spec["ce_weight"],
+            seed=seed,
+            checkpoint=checkpoint,
+            device=dev,
+            progress=progress,
+            snapshot_dir=folder,
+        )
+    except TrainingDiverged as err:
+        if distributed.is_main():
+            record = {"message": str(err), "step": err.step, "history": err.history}
+            (folder / DIVERGED).write_text(json.dumps(record, indent=1))
+        raise
     info = {"spec": model_spec, "key": folder.name, "device": dev.type, "torch": torch.__version__, **result}
     info["processes"] = distributed.world()[1]
     if distributed.is_main():

@@ -73,8 +73,8 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("ablate", "--minutes", "0"), "--minutes must be positive"),
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
         (("ablate", "--ce-weight", "0.3"), "--ce-weight and --hidden apply to --stronger only"),
-        (("ablate", "--stronger", "--hidden", "32", "64", "64"), "--hidden needs 2 positive widths"),
-        (("ablate", "--stronger", "--hidden", "32", "0"), "--hidden needs 2 positive widths"),
+        (("ablate", "--stronger", "--hidden", "32", "64", "64"), "must give one width per level (2)"),
+        (("ablate", "--stronger", "--hidden", "32", "0"), "hidden widths must be positive, got (32, 0)"),
         (("ablate", "--stronger", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
     ]:
         cmd = [*args, "--dataset", "mnist", "--objective", "split", "--profile", "smoke"]

@@ -99,6 +99,11 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
     state = torch.load(entry / "checkpoint.pt", weights_only=False)
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    # The divergence is recorded: asking again reports it at once, without training again.
+    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("trained again"))
+    with pytest.raises(train.TrainingDiverged, match="step 12.*delete it to train again") as again:
+        zoo.get_model("mnist", "base", TINY, progress=False)
+    assert again.value.step == 12 and again.value.history == err.value.history
 
 
 def test_corrupt_cache_entry_is_reported_and_rebuilt(home):
@@ -258,6 +263,9 @@ def test_per_level_widths_build_an_invertible_model():
     assert arch.label() == "L2K1H8-16" and Arch(3, 8, 64).label() == "L3K8H64"
     with pytest.raises(ValueError, match="one width per level"):
         Arch(3, 8, (32, 64))
+    for bad in (0, (8, -1)):
+        with pytest.raises(ValueError, match="hidden widths must be positive"):
+            Arch(2, 1, bad)
 
 
 @pytest.mark.parametrize("kind", ["glow", "realnvp"])
