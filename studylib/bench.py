@@ -202,6 +202,8 @@ def measure(
 
         c.module.train()
         train_step(), train_step()  # data-dependent init and warm-up
+        c.module.eval()
+        eval_step()  # warm-up (a compiled contender compiles its evaluation graph here)
         steps[c.name] = (train_step, eval_step)
     rates = {c.name: {"train": [], "eval": []} for c in contenders}
     for _ in range(repeats):
@@ -219,44 +221,67 @@ def measure(
 # one layout all three run in (FrEIA's Flatten cannot view channels_last activations).
 LAYOUTS = {"NCHW": torch.contiguous_format, "channels_last": torch.channels_last}
 SAME_LAYOUT = "NCHW"
+PRECISIONS = ("fp32", "bf16")
+COMPILED = "torch.compile"
 
 
-def peers(profile: str = "quick", iterations: int = 5, repeats: int = 3, batch_size: int | None = None) -> list[dict]:
+def settings(compiled: bool = False) -> list[tuple[str, str, bool]]:
+    """(precision, layout, compiled) of every setting measured: both precisions in both
+    layouts, and with `compiled` each precision again under torch.compile in `SAME_LAYOUT`
+    (compiling costs about a minute per model and setting on 2 cores)."""
+    eager = [(precision, layout, False) for layout in LAYOUTS for precision in PRECISIONS]
+    return eager + ([(precision, SAME_LAYOUT, True) for precision in PRECISIONS] if compiled else [])
+
+
+def setting_label(precision: str, layout: str, compiled: bool) -> str:
+    """How a row names a setting: "bf16, channels_last", "fp32, NCHW, torch.compile"."""
+    return f"{precision}, {layout}" + (f", {COMPILED}" if compiled else "")
+
+
+def peers(
+    profile: str = "quick",
+    iterations: int = 5,
+    repeats: int = 3,
+    batch_size: int | None = None,
+    compiled: bool = False,
+    progress: bool = True,
+) -> list[dict]:
     """For the profile's MNIST and CIFAR-10 configurations: every contender's training and
-    evaluation images/s in float32 and under bf16 autocast, in each memory layout, with
-    parameter counts and how each was built. A row's `train_fp32` / `train_bf16` are in
-    `SAME_LAYOUT`; `train_best` is its fastest setting of all. A setting in which a
-    contender fails is left out of its row (bf16: reported as None)."""
+    evaluation images/s in float32 and under bf16 autocast, in each memory layout (and,
+    with `compiled`, under torch.compile), with parameter counts and how each was built. A
+    row's `train_fp32` / `train_bf16` are eager in `SAME_LAYOUT`; `train_best` is its
+    fastest setting of all. A setting in which a contender fails is left out of its row
+    (bf16: reported as None)."""
     from studylib import data
     from studylib.config import get_profile
+    from studylib.progress import bar
 
     torch.set_flush_denormal(True)
     prof = get_profile(profile)
     batch = batch_size or prof.batch_size
     rows = []
+    todo = settings(compiled)
+    progress_bar = bar(total=2 * len(todo), desc="bench settings", disable=not progress)
     for dataset, channels in (("mnist", 1), ("cifar10", 3)):
         arch = prof.arch_for(dataset)
         x, y = data.load(dataset, "test", subset=batch).tensors()
-        rates: dict[tuple[str, str], dict] = {}
-        for layout, memory_format in LAYOUTS.items():
-            for precision in ("fp32", "bf16"):
-                torch.manual_seed(0)
-                contenders = [build(channels, arch) for build in BUILDERS.values()]
-                for c in contenders:
-                    c.module.to(memory_format=memory_format)
-                usable = [c for c in contenders if _runs(c, x, y, precision == "bf16")]
-                rates[precision, layout] = measure(
-                    usable, x, y, {c.name: precision == "bf16" for c in usable}, iterations, repeats
-                )
-        for c in contenders:
-            half = rates["bf16", SAME_LAYOUT].get(c.name)
-            best = max(
-                (
-                    (r[c.name]["train"], f"{precision}, {layout}")
-                    for (precision, layout), r in rates.items()
-                    if c.name in r
-                )
+        rates: dict[str, dict] = {}
+        for precision, layout, compile_it in todo:
+            torch.manual_seed(0)
+            contenders = [build(channels, arch) for build in BUILDERS.values()]
+            for c in contenders:
+                c.module.to(memory_format=LAYOUTS[layout])
+            usable = [c for c in contenders if _runs(c, x, y, precision == "bf16")]
+            if compile_it:
+                usable = [Contender(c.name, c.module, torch.compile(c.nll), c.note) for c in usable]
+            rates[setting_label(precision, layout, compile_it)] = measure(
+                usable, x, y, {c.name: precision == "bf16" for c in usable}, iterations, repeats
             )
+            progress_bar.update(1)
+        for c in contenders:
+            half = rates[setting_label("bf16", SAME_LAYOUT, False)].get(c.name)
+            same = rates[setting_label("fp32", SAME_LAYOUT, False)][c.name]
+            best = max((r[c.name]["train"], label) for label, r in rates.items() if c.name in r)
             rows.append(
                 {
                     "dataset": dataset,
@@ -264,14 +289,20 @@ def peers(profile: str = "quick", iterations: int = 5, repeats: int = 3, batch_s
                     "config": f"{arch.label()}, batch {batch}, {torch.get_num_threads()} threads",
                     "built": c.note,
                     "parameters": c.parameters,
-                    "train_fp32": round(rates["fp32", SAME_LAYOUT][c.name]["train"], 1),
-                    "eval_fp32": round(rates["fp32", SAME_LAYOUT][c.name]["eval"], 1),
+                    "train_fp32": round(same["train"], 1),
+                    "eval_fp32": round(same["eval"], 1),
                     "train_bf16": round(half["train"], 1) if half else None,
                     "eval_bf16": round(half["eval"], 1) if half else None,
                     "train_best": round(best[0], 1),
                     "best_setting": best[1],
+                    **{
+                        f"train_{p}_compiled": round(rates[label][c.name]["train"], 1)
+                        for p in PRECISIONS
+                        if c.name in rates.get(label := setting_label(p, SAME_LAYOUT, True), {})
+                    },
                 }
             )
+    progress_bar.close()
     return rows
 
 

@@ -64,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", action="store_true", help="compare with normflows and FrEIA (the bench extra)")
     p.add_argument("--profile", default="quick", choices=PROFILES, help="--peers: the configurations compared")
     p.add_argument("--repeats", type=int, default=3, help="--peers: interleaved rounds (the median is kept)")
+    p.add_argument(
+        "--compile", action="store_true", help="--peers: also each model under torch.compile (minutes per model)"
+    )
     p.add_argument("--foolbox", action="store_true", help="our boundary attack against foolbox's (the bench extra)")
     p.add_argument("--images", type=int, default=16, help="--foolbox: correctly classified test images attacked")
     p.add_argument("--attack-steps", type=int, default=1000, help="--foolbox: foolbox BoundaryAttack steps")
@@ -183,7 +186,7 @@ def _peers(args: argparse.Namespace) -> None:
 
     from studylib import bench
 
-    rows = bench.peers(args.profile, args.iterations or 5, args.repeats)
+    rows = bench.peers(args.profile, args.iterations or 5, args.repeats, compiled=args.compile)
     for r in rows:
         half = f"{r['train_bf16']:>7.1f}" if r["train_bf16"] is not None else "  fails"
         print(
@@ -287,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             _book(args)
         elif args.command == "ablate":
             _ablate(args)
+        elif args.compile and not args.peers:
+            raise ValueError("--compile applies to --peers only")
         elif args.peers:
             _peers(args)
         elif args.foolbox:

@@ -62,6 +62,29 @@ def test_bench_peers_command_reports_and_records(tmp_path):
         assert re.fullmatch(r"(fp32|bf16), (NCHW|channels_last)", r["best_setting"])
 
 
+def test_compiled_settings_are_measured_for_every_library_and_can_be_the_best(monkeypatch):
+    """The plumbing of `--compile`, with torch.compile stubbed (compiling takes minutes; that
+    our flow traces as one graph is tested in test_flows)."""
+    pytest.importorskip("normflows")
+    pytest.importorskip("FrEIA")
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda f: compiled.append(f) or f)
+    assert bench.settings() == [(p, layout, False) for layout in bench.LAYOUTS for p in bench.PRECISIONS]
+    assert bench.settings(compiled=True)[-2:] == [("fp32", "NCHW", True), ("bf16", "NCHW", True)]
+    rows = bench.peers("smoke", iterations=1, repeats=1, batch_size=4, compiled=True, progress=False)
+    assert {r["model"] for r in rows} == {"studylib", "normflows", "FrEIA"}
+    assert len(compiled) == 2 * 2 * 3  # both datasets, both precisions, every library
+    for r in rows:
+        assert r["train_fp32_compiled"] > 0 and r["train_bf16_compiled"] > 0
+        assert r["train_best"] >= max(r["train_fp32_compiled"], r["train_bf16_compiled"], r["train_fp32"])
+        assert re.fullmatch(r"(fp32|bf16), (NCHW|channels_last)(, torch.compile)?", r["best_setting"])
+
+
+def test_compile_without_peers_is_refused():
+    done = subprocess.run([sys.executable, "-m", "studylib", "bench", "--compile"], capture_output=True, text=True)
+    assert done.returncode == 1 and "--compile applies to --peers only" in done.stderr
+
+
 def test_boundary_comparison_counts_both_attacks_on_the_same_images(home):
     pytest.importorskip("foolbox")
     from studylib import data, zoo

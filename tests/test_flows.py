@@ -134,3 +134,17 @@ def test_glow_log_prob_is_deterministic_in_eval_mode():
         assert torch.equal(model.log_prob(x), model.log_prob(x))
         # one image's value does not depend on the rest of its batch
         assert torch.allclose(model.log_prob(x)[2], model.log_prob(x[2:3])[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("flow", list(FLOWS))
+def test_training_forward_traces_as_one_graph_for_torch_compile(flow):
+    """No graph break (ActNorm's first-batch branch included): torch.compile can fuse the
+    whole flow, as `studylib bench --peers --compile` measures."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = FLOWS[flow](1, 10, Arch(2, 1, 8), "split").train()
+    x = torch.rand(4, 1, 32, 32) - 0.5
+    model(x)  # actnorm init, outside the trace
+    explained = torch._dynamo.explain(model.scores)(x)
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1

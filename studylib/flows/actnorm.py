@@ -17,6 +17,7 @@ class ActNorm(Flow):
         self.loc = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.register_buffer("initialized", torch.tensor(False))
+        self.ready = False  # `initialized` as a Python bool: a branch torch.compile can guard on
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
@@ -24,9 +25,14 @@ class ActNorm(Flow):
         self.loc.copy_(-x.mean(dim=(0, 2, 3), keepdim=True))
         self.log_scale.copy_(-torch.log(x.std(dim=(0, 2, 3), keepdim=True) + 1e-6))
         self.initialized.fill_(True)
+        self.ready = True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.ready = bool(self.initialized)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.training and not self.initialized:
+        if self.training and not self.ready:
             self.initialize(x)
         z = (x + self.loc) * torch.exp(self.log_scale)
         logdet = self.log_scale.sum() * x.shape[2] * x.shape[3]
