@@ -76,8 +76,8 @@ def models(params: Params) -> dict[str, tuple[str, torch.nn.Module | TrainingDiv
     """Every appendix model of the chapter's dataset by name, with its objective: appendix
     C's reweighted variants, and appendix E's PixelCNN at alpha = 0 (base) and large alpha.
     A training that diverges (the NaN guard) is a result, not an error: its entry holds the
-    `TrainingDiverged` (step and curve) in place of a model. Re-running resumes from the last
-    good checkpoint and, resume being deterministic, diverges at the same step."""
+    `TrainingDiverged` (step and curve) in place of a model; the cache records it, so a re-run
+    reports it without training again (resume is deterministic: it would diverge alike)."""
     sizes = appendix_sizes(params.profile.name)
     todo = [
         (name, "reweighted", appendix_profile(params.profile, params.dataset, c), None) for name, c in VARIANTS.items()

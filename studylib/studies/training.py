@@ -190,17 +190,24 @@ def throughput(profile: str = "quick") -> str:
     if not path.exists():
         return f"no peer benchmark for {profile} yet: run `studylib bench --peers` ({path.name})"
     recorded = json.loads(path.read_text())
+    compiled = [
+        f"train_{p}_compiled" for p in bench.PRECISIONS if any(f"train_{p}_compiled" in r for r in recorded["rows"])
+    ]
     lines = [
         f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"
-        f" {'train best':>10}  best setting"
+        + "".join(f" {k.split('_')[1] + ' compiled':>13}" for k in compiled)
+        + f" {'train best':>10}  best setting"
     ]
     for r in recorded["rows"]:
         half = f"{r['train_bf16']:.0f}" if r["train_bf16"] is not None else "fails"
         lines.append(
             f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} {r['train_fp32']:>10.0f} {half:>10} "
-            f"{r['eval_fp32']:>9.0f} {r['train_best']:>10.0f}  {r['best_setting']}"
+            f"{r['eval_fp32']:>9.0f}"
+            + "".join(f" {r[k]:>13.0f}" if k in r else f" {'fails':>13}" for k in compiled)
+            + f" {r['train_best']:>10.0f}  {r['best_setting']}"
         )
-    lines.append(f"images/s; {recorded['rows'][0]['config']}; fp32 and bf16 with {bench.SAME_LAYOUT} weights")
+    kinds = "fp32, bf16 and compiled" if compiled else "fp32 and bf16"
+    lines.append(f"images/s; {recorded['rows'][0]['config']}; {kinds} with {bench.SAME_LAYOUT} weights")
     for dataset, ratio in recorded["speedups"].items():
         lines.append(
             f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
