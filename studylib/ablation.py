@@ -131,12 +131,13 @@ def run_stronger(
     test_subset: int | None = None,
     ce_weight: float | None = None,
     hidden: tuple[int, ...] | None = None,
+    compiled: bool = False,
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
     number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
-    `hidden` (None: the profile's): trained through the cache like any model (the model a
-    chapter gets with that weight), its minutes and images/s as this machine measured them
-    while training."""
+    `hidden` (None: the profile's), through torch.compile if `compiled`: trained through
+    the cache like any model (the model a chapter gets with that weight), its minutes and
+    images/s as this machine measured them while training."""
     prof = stronger(get_profile(profile), dataset)
     change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
     lever = "stronger: combined, full budget"
@@ -144,6 +145,10 @@ def run_stronger(
         prof = variant(prof, dataset, {"hidden": hidden})
         change["hidden"] = tuple(hidden)
         lever += f", widths {'-'.join(map(str, hidden))}"
+    if compiled:
+        prof = dataclasses.replace(prof, compile=True)
+        change["compile"] = True
+        lever += ", torch.compile"
     spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     if ce_weight is not None:

@@ -69,6 +69,9 @@ class Profile:
     `ce_weight` is w in -log p(x|y)/D + w * CE (reweighted and split objectives).
     `bf16` runs the coupling networks under bfloat16 autocast while training (the flow's
     bijection, log-dets and priors stay float32): 1.7x faster on these CPUs.
+    `compile` trains through `torch.compile` (1.35x the images/s in bf16 on the
+    `quick` MNIST model here, after a minute of compiling; its padding noise comes from
+    another random stream, so it is another model).
     """
 
     name: str
@@ -98,6 +101,7 @@ class Profile:
     prior_family: str = "gaussian"
     label_smoothing: float = 0.0
     gan_weight: float = 0.0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
@@ -170,6 +174,7 @@ _NEUTRAL = {
     "prior_family": "gaussian",
     "label_smoothing": 0.0,
     "gan_weight": 0.0,
+    "compile": False,
 }
 LR_SCHEDULES = ("step", "cosine")
 

@@ -144,6 +144,7 @@ def train(
     part = slice(rank * profile.batch_size // size, (rank + 1) * profile.batch_size // size)
     model.to(device).train()
     net = distributed.wrap(model, device)
+    forward = torch.compile(net) if profile.compile else net  # the objective's pass only
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
     ema = averaged(model, profile.ema_decay)
     disc, disc_opt = None, None
@@ -218,7 +219,7 @@ def train(
                 with torch.no_grad(), model.pad.given(noise):
                     model(x)  # ActNorm's data-dependent init from the global batch, as in one process
             with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():
-                log_pxy, logits = net(x[part])
+                log_pxy, logits = forward(x[part])
             loss, stats = loss_and_stats(log_pxy, logits, y[part], objective, ce_weight, model.n_dims)
             if profile.adversarial_weight > 0:  # hybrid adversarial training
                 with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():

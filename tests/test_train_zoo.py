@@ -383,3 +383,22 @@ def test_flow_gan_trains_a_discriminator_beside_the_flow(home):
     assert not _states_equal(model, zoo.get_model("mnist", "base", TINY, progress=False))
     with pytest.raises(ValueError, match="gan_weight must be"):
         dataclasses.replace(TINY, gan_weight=-1.0)
+
+
+def test_compiled_training_goes_through_torch_compile_and_is_another_cache_entry(home, monkeypatch):
+    """`compile` trains through torch.compile (here dynamo with its eager backend: the real
+    compiler takes minutes); the model is cached and reloads like any other, under its own key."""
+    compiled, real_compile = [], torch.compile
+
+    def trace(module):
+        compiled.append(module)
+        return real_compile(module, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", trace)
+    fast = dataclasses.replace(TINY, compile=True)
+    assert fast.as_dict("mnist")["compile"] is True and "compile" not in TINY.as_dict("mnist")
+    model = zoo.get_model("mnist", "split", fast, progress=False)
+    assert len(compiled) == 1 and all(math.isfinite(h["loss"]) for h in model.info["history"])
+    assert zoo.get_model("mnist", "split", fast, progress=False).info["key"] == model.info["key"]
+    assert len(compiled) == 1  # read from the cache, not trained again
+    assert model.info["key"] != zoo.cache_key(zoo.spec("mnist", "split", TINY, 0))
