@@ -9,6 +9,7 @@ normflows and FrEIA are the `bench` extra, imported only when the peers are aske
 from __future__ import annotations
 
 import contextlib
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -27,9 +28,11 @@ from studylib.zoo import build_model
 SIZE, CLASSES = 32, 10
 
 
-def peers_path(profile: str) -> Path:
-    """Where `studylib bench --peers` records its rows (the ledger folder's bench/)."""
-    return ledger.results_dir() / "bench" / f"peers__{profile}.json"
+def peers_path(profile: str, device: str = "cpu") -> Path:
+    """Where `studylib bench --peers` records its rows (the ledger folder's bench/; a GPU's
+    rows beside the CPU's, not over them)."""
+    name = f"peers__{profile}.json" if device == "cpu" else f"peers__{profile}__{device}.json"
+    return ledger.results_dir() / "bench" / name
 
 
 def boundary_path(dataset: str, profile: str) -> Path:
@@ -245,18 +248,21 @@ def peers(
     batch_size: int | None = None,
     compiled: bool = False,
     progress: bool = True,
+    device: str = "cpu",
 ) -> list[dict]:
-    """For the profile's MNIST and CIFAR-10 configurations: every contender's training and
+    """For the profile's MNIST and CIFAR-10 configurations, on `device`: every contender's training and
     evaluation images/s in float32 and under bf16 autocast, in each memory layout (and,
     with `compiled`, under torch.compile), with parameter counts and how each was built. A
     row's `train_fp32` / `train_bf16` are eager in `SAME_LAYOUT`; `train_best` is its
     fastest setting of all. A setting in which a contender fails is left out of its row
     (bf16: reported as None)."""
     from studylib import data
-    from studylib.config import get_profile
+    from studylib.config import get_profile, resolve_device
     from studylib.progress import bar
 
     torch.set_flush_denormal(True)
+    dev = resolve_device(device)
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} threads"
     prof = get_profile(profile)
     batch = batch_size or prof.batch_size
     rows = []
@@ -264,13 +270,13 @@ def peers(
     progress_bar = bar(total=2 * len(todo), desc="bench settings", disable=not progress)
     for dataset, channels in (("mnist", 1), ("cifar10", 3)):
         arch = prof.arch_for(dataset)
-        x, y = data.load(dataset, "test", subset=batch).tensors()
+        x, y = (t.to(dev) for t in data.load(dataset, "test", subset=batch).tensors())
         rates: dict[str, dict] = {}
         for precision, layout, compile_it in todo:
             torch.manual_seed(0)
             contenders = [build(channels, arch) for build in BUILDERS.values()]
             for c in contenders:
-                c.module.to(memory_format=LAYOUTS[layout])
+                c.module.to(dev, memory_format=LAYOUTS[layout])
             usable = [c for c in contenders if _runs(c, x, y, precision == "bf16")]
             if compile_it:
                 usable = [Contender(c.name, c.module, torch.compile(c.nll), c.note) for c in usable]
@@ -286,7 +292,7 @@ def peers(
                 {
                     "dataset": dataset,
                     "model": c.name,
-                    "config": f"{arch.label()}, batch {batch}, {torch.get_num_threads()} threads",
+                    "config": f"{arch.label()}, batch {batch}, {where}",
                     "built": c.note,
                     "parameters": c.parameters,
                     "train_fp32": round(same["train"], 1),
@@ -306,10 +312,44 @@ def peers(
     return rows
 
 
+def peers_text(profile: str = "quick", device: str = "cpu") -> str:
+    """The rows `studylib bench --peers` recorded for `profile` on `device` as a table: each
+    library's images/s in every setting, and our ratio over the faster peer."""
+    path = peers_path(profile, device)
+    if not path.exists():
+        return f"no peer benchmark for {profile} on {device} yet: run `studylib bench --peers` ({path.name})"
+    recorded = json.loads(path.read_text())
+    compiled = [f"train_{p}_compiled" for p in PRECISIONS if any(f"train_{p}_compiled" in r for r in recorded["rows"])]
+    lines = [
+        f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"
+        + "".join(f" {k.split('_')[1] + ' compiled':>13}" for k in compiled)
+        + f" {'train best':>10}  best setting"
+    ]
+    for r in recorded["rows"]:
+        half = f"{r['train_bf16']:.0f}" if r["train_bf16"] is not None else "fails"
+        lines.append(
+            f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} {r['train_fp32']:>10.0f} {half:>10} "
+            f"{r['eval_fp32']:>9.0f}"
+            + "".join(f" {r[k]:>13.0f}" if k in r else f" {'fails':>13}" for k in compiled)
+            + f" {r['train_best']:>10.0f}  {r['best_setting']}"
+        )
+    kinds = "fp32, bf16 and compiled" if compiled else "fp32 and bf16"
+    per_dataset = {r["dataset"]: r["config"] for r in recorded["rows"]}
+    one = len(set(per_dataset.values())) == 1
+    configs = next(iter(per_dataset.values())) if one else "; ".join(f"{d}: {c}" for d, c in per_dataset.items())
+    lines.append(f"images/s; {configs}; {kinds} with {SAME_LAYOUT} weights")
+    for dataset, ratio in recorded["speedups"].items():
+        lines.append(
+            f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
+            f"{ratio['best']:.2f}x each at its best"
+        )
+    return "\n".join(lines)
+
+
 def _runs(c: Contender, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> bool:
     """Whether the contender's forward and backward run in its layout (under bf16 autocast)."""
     try:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             c.nll(x, y).float().mean().backward()
     except RuntimeError:
         return False

@@ -16,6 +16,7 @@ EPILOG = """examples:
   studylib evaluate --dataset cifar10 --objective split --profile quick --subset 2000
   studylib cache list
   studylib bench --dataset cifar10 --levels 3 --steps 8 --hidden 64
+  studylib probe --profile paper --dataset mnist --objective split --minutes 3
   studylib book run --profile smoke --chapters 01
   studylib book sync --profile quick
   studylib book html
@@ -71,6 +72,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=16, help="--foolbox: correctly classified test images attacked")
     p.add_argument("--attack-steps", type=int, default=1000, help="--foolbox: foolbox BoundaryAttack steps")
     p.add_argument("--out", default=None, help="--peers / --foolbox: JSON file of the results")
+    p = sub.add_parser(
+        "probe", help="train a profile's model for a few minutes: images/s, peak memory, accuracy, projected hours"
+    )
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--objective", default="split", choices=OBJECTIVES)
+    p.add_argument("--profile", default="paper", choices=PROFILES)
+    p.add_argument("--minutes", type=float, default=3.0, help="training time before the model is scored")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset", type=int, default=None, help="score on this many test images (default: all)")
+    p.add_argument("--out", default=None, help="JSON file the row is appended to")
     p = sub.add_parser("ablate", help="train one profile's variants, one lever at a time, at a fixed wall-clock budget")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--objective", default="split", choices=OBJECTIVES)
@@ -186,8 +198,10 @@ def _peers(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from studylib import bench
+    from studylib.config import resolve_device
 
-    rows = bench.peers(args.profile, args.iterations or 5, args.repeats, compiled=args.compile)
+    device = resolve_device(args.device).type
+    rows = bench.peers(args.profile, args.iterations or 5, args.repeats, compiled=args.compile, device=device)
     for r in rows:
         half = f"{r['train_bf16']:>7.1f}" if r["train_bf16"] is not None else "  fails"
         print(
@@ -203,7 +217,7 @@ def _peers(args: argparse.Namespace) -> None:
             f"{dataset}: train speedup over the faster peer "
             f"{ratio['float32']:.2f}x (float32), {ratio['best']:.2f}x (best)"
         )
-    out = Path(args.out) if args.out else bench.peers_path(args.profile)
+    out = Path(args.out) if args.out else bench.peers_path(args.profile, device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "speedups": ratios}, indent=1))
     print(f"rows in {out}")
@@ -242,6 +256,28 @@ def _foolbox(args: argparse.Namespace) -> None:
     same = ours["success_within_eps"] >= theirs["success_within_eps"]
     share = ours["images_scored"] / theirs["images_scored"]
     print(f"same success as foolbox: {same}, at {share:.2f} of its model queries")
+
+
+def _probe(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from studylib import probe
+    from studylib.config import resolve_device
+
+    device = resolve_device(args.device)  # a missing GPU is refused before the data are read
+    row = probe.probe(args.dataset, args.objective, args.profile, args.minutes, args.device, args.seed, args.subset)
+    out = Path(args.out) if args.out else probe.results_path(args.profile, device.type)
+    rows = json.loads(out.read_text()) if out.exists() else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([*rows, row], indent=1))
+    print(json.dumps(row, indent=2))
+    print(
+        f"{row['arch']} on {row['device_name']}: {row['steady_images_per_s']:.0f} images/s, peak "
+        f"{row['peak_memory_gib']:.2f} GiB; after {row['steps']} of {row['total_steps']} steps "
+        f"({row['train_seconds'] / 60:.1f} min): {row['accuracy']:.2f} %, {row['bpd']:.3f} bits/dim; "
+        f"the whole run: about {row['projected_hours']:.1f} hours"
+    )
+    print(f"row appended to {out}")
 
 
 def _ablate(args: argparse.Namespace) -> None:
@@ -293,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             _book(args)
         elif args.command == "ablate":
             _ablate(args)
+        elif args.command == "probe":
+            _probe(args)
         elif args.compile and not args.peers:
             raise ValueError("--compile applies to --peers only")
         elif args.peers:

@@ -122,6 +122,7 @@ def train(
     progress: bool = True,
     on_step: Callable[[int], None] | None = None,
     snapshot_dir: Path | None = None,
+    budget_seconds: float | None = None,
 ) -> dict:
     """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists.
 
@@ -135,12 +136,16 @@ def train(
     dropped with it at the end).
     At each of `profile.snapshot_steps` the weights used for evaluation (the EMA's when
     there is one) are saved to `snapshot_dir`/snapshot-<step>.pt as {"step", "state_dict"}.
-    Returns {"history": [...], "train_seconds": s}. Ctrl-C saves a checkpoint and re-raises
+    With `budget_seconds` training stops after the first step past that many seconds (a probe
+    of the run's start at its own learning-rate schedule; `studylib probe`).
+    Returns {"history": [...], "train_seconds": s, "steps": n}. Ctrl-C saves a checkpoint and re-raises
     KeyboardInterrupt; rerunning continues to the same result as an uninterrupted run."""
     torch.set_flush_denormal(True)
     rank, size = distributed.world()
     if profile.batch_size % size:
         raise ValueError(f"batch size {profile.batch_size} does not split over {size} processes")
+    if budget_seconds is not None and size > 1:
+        raise ValueError("a time budget (budget_seconds) runs in one process, not under torchrun")
     part = slice(rank * profile.batch_size // size, (rank + 1) * profile.batch_size // size)
     model.to(device).train()
     net = distributed.wrap(model, device)
@@ -261,7 +266,8 @@ def train(
             step += 1
             seconds += time.perf_counter() - started
             window.append({**stats, "grad_norm": grad_norm})
-            if step % profile.log_every == 0 or step == total_steps:
+            spent = budget_seconds is not None and seconds >= budget_seconds
+            if step % profile.log_every == 0 or step == total_steps or spent:
                 mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
                 history.append({"step": step, "lr": lr, "seconds": seconds, **mean})
                 bar.set_postfix(loss=f"{mean['loss']:.3f}", bpd=f"{mean['bpd']:.2f}", acc=f"{mean['acc']:.2f}")
@@ -275,6 +281,9 @@ def train(
                 save()
             if interrupt["hit"]:
                 raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved to {checkpoint}")
+            if spent:
+                break
     model.load_state_dict(evaluation_weights(model, ema))
     model.eval()
-    return {"history": history, "train_seconds": seconds, "batch_per_process": profile.batch_size // size}
+    per_process = profile.batch_size // size
+    return {"history": history, "train_seconds": seconds, "steps": step, "batch_per_process": per_process}

@@ -66,6 +66,17 @@ def test_bench_reports_images_per_second():
     assert result["train_images_per_s"] > 0 and result["eval_images_per_s"] > 0
 
 
+def test_probe_appends_its_row_and_says_what_the_whole_run_would_take(home, tmp_path):
+    out = tmp_path / "probe.json"
+    args = ("--profile", "smoke", "--minutes", "1e-6", "--subset", "32", "--device", "cpu", "--out", str(out))
+    for _ in range(2):
+        done = run("probe", *args, home=home)
+        assert done.returncode == 0, done.stderr
+        assert "after 1 of 40 steps" in done.stdout and "the whole run: about" in done.stdout
+    assert [r["steps"] for r in json.loads(out.read_text())] == [1, 1]
+    assert not (home / "models").exists()
+
+
 def test_bad_numbers_are_refused_before_any_training(home):
     for args, message in [
         (("train", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
@@ -77,6 +88,9 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("ablate", "--stronger", "--hidden", "32", "64", "64"), "must give one width per level (2)"),
         (("ablate", "--stronger", "--hidden", "32", "0"), "hidden widths must be positive, got (32, 0)"),
         (("ablate", "--stronger", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
+        (("probe", "--minutes", "0"), "minutes must be a positive number"),
+        (("probe", "--minutes", "nan"), "minutes must be a positive number"),
+        (("probe", "--subset", "0"), "test_subset must be a positive number"),
     ]:
         cmd = [*args, "--dataset", "mnist", "--objective", "split", "--profile", "smoke"]
         out = run(*cmd, home=home)

@@ -124,7 +124,7 @@ def test_table1_on_smoke_models(home):
 
 PACKAGE = Path(studylib.__file__).parent
 STUDY_OF = {
-    "00_overview": None,
+    "00_overview": "overview",
     "01_theory": "theory",
     "02_training": "training",
     "03_likelihood": "likelihood",

@@ -185,32 +185,5 @@ def levers(dataset: str = "mnist", objective: str = "split", profile: str = "qui
 
 def throughput(profile: str = "quick") -> str:
     """Training and evaluation images/s of our GLOW against normflows and FrEIA at the
-    profile's configurations, as measured by `studylib bench --peers` (read from the ledger)."""
-    path = bench.peers_path(profile)
-    if not path.exists():
-        return f"no peer benchmark for {profile} yet: run `studylib bench --peers` ({path.name})"
-    recorded = json.loads(path.read_text())
-    compiled = [
-        f"train_{p}_compiled" for p in bench.PRECISIONS if any(f"train_{p}_compiled" in r for r in recorded["rows"])
-    ]
-    lines = [
-        f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"
-        + "".join(f" {k.split('_')[1] + ' compiled':>13}" for k in compiled)
-        + f" {'train best':>10}  best setting"
-    ]
-    for r in recorded["rows"]:
-        half = f"{r['train_bf16']:.0f}" if r["train_bf16"] is not None else "fails"
-        lines.append(
-            f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} {r['train_fp32']:>10.0f} {half:>10} "
-            f"{r['eval_fp32']:>9.0f}"
-            + "".join(f" {r[k]:>13.0f}" if k in r else f" {'fails':>13}" for k in compiled)
-            + f" {r['train_best']:>10.0f}  {r['best_setting']}"
-        )
-    kinds = "fp32, bf16 and compiled" if compiled else "fp32 and bf16"
-    lines.append(f"images/s; {recorded['rows'][0]['config']}; {kinds} with {bench.SAME_LAYOUT} weights")
-    for dataset, ratio in recorded["speedups"].items():
-        lines.append(
-            f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
-            f"{ratio['best']:.2f}x each at its best"
-        )
-    return "\n".join(lines)
+    profile's configurations on this CPU, as `studylib bench --peers` recorded them."""
+    return bench.peers_text(profile)

@@ -1,0 +1,12 @@
+"""The overview chapter's reading of the recorded benchmarks: what the `paper` profile costs
+on a GPU (`studylib probe`) and the peer libraries on that GPU (`studylib bench --peers`)."""
+
+from __future__ import annotations
+
+from studylib import bench, probe
+
+
+def at_scale(profile: str = "paper", device: str = "cuda") -> tuple[str, str]:
+    """(Markdown table of the probe rows, text table of the peer benchmark) recorded for
+    `profile` on `device`; each says how to make it when it is missing."""
+    return probe.markdown(profile, device), bench.peers_text(profile, device)

@@ -1,0 +1,58 @@
+"""`studylib probe`: a profile's run trained for a time budget, scored, and projected."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from studylib import ledger, probe
+from studylib.config import get_profile
+from studylib.train import learning_rate
+
+
+def test_a_spent_budget_stops_the_run_at_its_own_schedule_and_caches_nothing(home):
+    row = probe.probe("mnist", "split", "smoke", minutes=1e-6, device="cpu", test_subset=64, progress=False)
+    smoke = get_profile("smoke")
+    assert row["steps"] == 1 and row["total_steps"] == smoke.train_steps["mnist"]
+    assert row["lr"] == learning_rate(0, smoke, row["total_steps"])  # the full run's warm-up, not a shorter one
+    assert row["epochs"] == pytest.approx(smoke.batch_size / 60_000, abs=1e-3)
+    assert row["n_test"] == 64 and 0 <= row["accuracy"] <= 100 and row["bpd"] > 0
+    whole = row["total_steps"] * smoke.batch_size / row["steady_images_per_s"] / 3600
+    assert row["projected_hours"] == pytest.approx(whole, abs=0.01) and row["peak_memory_gib"] > 0
+    assert not (home / "models").exists()
+
+
+def test_a_budget_longer_than_the_run_trains_it_all(home):
+    row = probe.probe("mnist", "base", "smoke", minutes=60, device="cpu", test_subset=64, progress=False)
+    assert row["steps"] == row["total_steps"] == 40
+    assert row["steady_images_per_s"] > 0 and row["train_seconds"] < 60
+
+
+def test_markdown_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    assert "No probe of `paper` on cuda yet: run `studylib probe" in probe.markdown("paper", "cuda")
+    row = {
+        "dataset": "mnist", "objective": "split", "arch": "L4K12H128", "batch_size": 64, "device_name": "a GPU",
+        "train_seconds": 150.0, "steps": 775, "total_steps": 140550, "epochs": 0.83, "steady_images_per_s": 329.1,
+        "peak_memory_gib": 1.26, "accuracy": 73.32, "bpd": 2.5616, "projected_hours": 7.59,
+    }  # fmt: skip
+    path = probe.results_path("paper", "cuda")
+    assert path.parent == ledger.results_dir() / "bench"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps([row]))
+    table = probe.markdown("paper", "cuda").splitlines()
+    assert len(table) == 3
+    assert table[2] == (
+        "| mnist split, L4K12H128, batch 64 | a GPU | 2.5 | 775 of 140,550 (0.83) | 329 | 1.26 GiB | 73.3 % "
+        "| 2.562 | 7.6 h |"
+    )
+
+
+def test_the_gpu_check_script_parses_and_runs_the_probe_at_paper_scale():
+    script = Path(__file__).resolve().parents[1] / "tools" / "gpu_checks.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    assert "studylib probe --profile paper" in text and "bench --peers --profile paper --device cuda" in text
