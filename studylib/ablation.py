@@ -132,15 +132,22 @@ def run_stronger(
     ce_weight: float | None = None,
     hidden: tuple[int, ...] | None = None,
     compiled: bool = False,
+    steps: int | None = None,
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
     number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
-    `hidden` (None: the profile's), through torch.compile if `compiled`: trained through
+    `hidden` (None: the profile's), through torch.compile if `compiled`, for `steps`
+    optimiser steps (None: the budget's; more asks what a larger budget buys): trained through
     the cache like any model (the model a chapter gets with that weight), its minutes and
     images/s as this machine measured them while training."""
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be a positive number of training steps, got {steps}")
     prof = stronger(get_profile(profile), dataset)
-    change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
     lever = "stronger: combined, full budget"
+    if steps is not None:
+        prof = dataclasses.replace(prof, train_steps={**prof.train_steps, family(dataset): steps})
+        lever += f", {steps} steps"
+    change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
     if hidden is not None:
         prof = variant(prof, dataset, {"hidden": hidden})
         change["hidden"] = tuple(hidden)

@@ -93,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ce-weight", type=float, default=None, help="--stronger at this cross-entropy weight w")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="--stronger at these coupling widths per level")
     p.add_argument("--compile", action="store_true", help="--stronger trained through torch.compile")
+    p.add_argument("--steps", type=int, default=None, help="--stronger for this many steps (default: the budget's)")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html", "assignments"))
@@ -292,8 +293,10 @@ def _ablate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
-    if (args.ce_weight is not None or args.hidden is not None or args.compile) and not args.stronger:
-        raise ValueError("--ce-weight, --hidden and --compile apply to --stronger only")
+    if (args.ce_weight is not None or args.hidden is not None or args.compile or args.steps) and not args.stronger:
+        raise ValueError("--ce-weight, --hidden, --compile and --steps apply to --stronger only")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be a positive number of training steps, got {args.steps}")
     prof = get_profile(args.profile)
     if args.hidden is not None:  # refused now, not after the sweep: one positive width per level
         ablation.variant(prof, args.dataset, {"hidden": args.hidden})
@@ -305,7 +308,13 @@ def _ablate(args: argparse.Namespace) -> None:
     if args.stronger:
         hidden = tuple(args.hidden) if args.hidden else None
         row = ablation.run_stronger(
-            args.dataset, args.objective, args.profile, ce_weight=args.ce_weight, hidden=hidden, compiled=args.compile
+            args.dataset,
+            args.objective,
+            args.profile,
+            ce_weight=args.ce_weight,
+            hidden=hidden,
+            compiled=args.compile,
+            steps=args.steps,
         )
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
         out.write_text(json.dumps(rows, indent=1))

@@ -68,3 +68,7 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
         ablation.run_stronger("mnist", "split", "smoke", ce_weight=-1)
     wide = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, hidden=(16, 32))
     assert wide["arch"] == "L2K2H16-32" and wide["lever"].endswith("widths 16-32")
+    longer = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, steps=80)
+    assert longer["steps"] == 80 and longer["lever"].endswith("80 steps") and longer["change"]["train_steps"] == "80"
+    with pytest.raises(ValueError, match="steps must be a positive number"):
+        ablation.run_stronger("mnist", "split", "smoke", steps=0)
