@@ -301,13 +301,12 @@ def peers(
                     "eval_bf16": round(half["eval"], 1) if half else None,
                     "train_best": round(best[0], 1),
                     "best_setting": best[1],
-                    **{
-                        f"train_{p}_compiled": round(rates[label][c.name]["train"], 1)
-                        for p in PRECISIONS
-                        if c.name in rates.get(label := setting_label(p, SAME_LAYOUT, True), {})
-                    },
                 }
             )
+            for p in PRECISIONS:  # the compiled settings it ran in, when measured
+                compiled_rates = rates.get(setting_label(p, SAME_LAYOUT, True), {})
+                if c.name in compiled_rates:
+                    rows[-1][f"train_{p}_compiled"] = round(compiled_rates[c.name]["train"], 1)
     progress_bar.close()
     return rows
 
