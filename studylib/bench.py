@@ -257,12 +257,12 @@ def peers(
     fastest setting of all. A setting in which a contender fails is left out of its row
     (bf16: reported as None)."""
     from studylib import data
-    from studylib.config import get_profile, resolve_device
+    from studylib.config import device_label, get_profile, resolve_device
     from studylib.progress import bar
 
     torch.set_flush_denormal(True)
     dev = resolve_device(device)
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} threads"
+    where = device_label(dev)
     prof = get_profile(profile)
     batch = batch_size or prof.batch_size
     rows = []

@@ -280,6 +280,11 @@ def get_profile(profile: str | Profile | None = None) -> Profile:
     return PROFILE_TABLE[check_choice("profile", name, PROFILES)]
 
 
+def device_label(device: torch.device) -> str:
+    """How benchmark rows name where they ran: the GPU's name, or the CPU's thread count."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda when present, else cpu; 'cuda' without a GPU is a clear error."""
     check_choice("device", device, DEVICES)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import resource
 import tempfile
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 
 from studylib import data, evaluate, ledger
-from studylib.config import get_profile, resolve_device
+from studylib.config import device_label, get_profile, resolve_device
 from studylib.train import train
 from studylib.zoo import build_model, spec
 
@@ -23,13 +22,6 @@ from studylib.zoo import build_model, spec
 def results_path(profile: str, device: str) -> Path:
     """Where `studylib probe` appends its rows (the ledger folder's bench/)."""
     return ledger.results_dir() / "bench" / f"probe__{profile}__{device}.json"
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's with the thread count torch uses."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def peak_memory_gib(device: torch.device) -> float:
@@ -97,7 +89,7 @@ def probe(
         "arch": prof.arch_for(dataset).label(),
         "batch_size": prof.batch_size,
         "device": dev.type,
-        "device_name": device_name(dev),
+        "device_name": device_label(dev),
         "torch": torch.__version__,
         "minutes": minutes,
         "steps": steps,
