@@ -133,11 +133,13 @@ def run_stronger(
     hidden: tuple[int, ...] | None = None,
     compiled: bool = False,
     steps: int | None = None,
+    readout: str | None = None,
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
     number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
     `hidden` (None: the profile's), through torch.compile if `compiled`, for `steps`
-    optimiser steps (None: the budget's; more asks what a larger budget buys): trained through
+    optimiser steps (None: the budget's; more asks what a larger budget buys), with the
+    split prior's logits read at `readout` (None: the profile's): trained through
     the cache like any model (the model a chapter gets with that weight), its minutes and
     images/s as this machine measured them while training."""
     if steps is not None and steps < 1:
@@ -156,6 +158,10 @@ def run_stronger(
         prof = dataclasses.replace(prof, compile=True)
         change["compile"] = True
         lever += ", torch.compile"
+    if readout is not None and readout != prof.split_readout:
+        prof = dataclasses.replace(prof, split_readout=readout)  # validates the name
+        change["split_readout"] = readout
+        lever += f", {readout} readout"
     spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     if ce_weight is not None:

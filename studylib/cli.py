@@ -7,7 +7,7 @@ import json
 import shutil
 import sys
 
-from studylib.config import DATASETS, DEVICES, OBJECTIVES, PROFILES
+from studylib.config import DATASETS, DEVICES, OBJECTIVES, PROFILES, READOUTS
 from studylib.data import DataError
 from studylib.train import TrainingDiverged
 
@@ -94,6 +94,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="--stronger at these coupling widths per level")
     p.add_argument("--compile", action="store_true", help="--stronger trained through torch.compile")
     p.add_argument("--steps", type=int, default=None, help="--stronger for this many steps (default: the budget's)")
+    p.add_argument("--readout", default=None, choices=READOUTS, help="--stronger, split prior's logits read here")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html", "assignments"))
@@ -293,8 +294,9 @@ def _ablate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
-    if (args.ce_weight is not None or args.hidden is not None or args.compile or args.steps) and not args.stronger:
-        raise ValueError("--ce-weight, --hidden, --compile and --steps apply to --stronger only")
+    options = (args.ce_weight, args.hidden, args.steps, args.readout)
+    if (any(o is not None for o in options) or args.compile) and not args.stronger:
+        raise ValueError("--ce-weight, --hidden, --compile, --steps and --readout apply to --stronger only")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be a positive number of training steps, got {args.steps}")
     prof = get_profile(args.profile)
@@ -315,6 +317,7 @@ def _ablate(args: argparse.Namespace) -> None:
             hidden=hidden,
             compiled=args.compile,
             steps=args.steps,
+            readout=args.readout,
         )
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
         out.write_text(json.dumps(rows, indent=1))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from studylib.priors import FAMILIES
+from studylib.priors import FAMILIES, READOUTS
 
 DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
@@ -102,9 +102,11 @@ class Profile:
     label_smoothing: float = 0.0
     gan_weight: float = 0.0
     compile: bool = False
+    split_readout: str = "corner"
 
     def __post_init__(self) -> None:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("split_readout", self.split_readout, READOUTS)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         check_choice("model_kind", self.model_kind, MODEL_KINDS)
@@ -134,8 +136,8 @@ class Profile:
         return self.train_steps[family(dataset)]
 
     def prior_options(self, objective: str) -> dict:
-        """The class prior's options (appendix C's robust families and label smoothing) for
-        `objective`; the split prior has its own form and takes none."""
+        """The class prior's options for `objective`: appendix C's robust families and label
+        smoothing (base, reweighted), or where the split prior reads its logits (split)."""
         options: dict = {}
         if self.prior_family != "gaussian":
             options["family"] = self.prior_family
@@ -145,6 +147,8 @@ class Profile:
             raise ValueError("the PixelCNN has no latent prior: train it with the base or reweighted objective")
         if options and objective == "split":
             raise ValueError("prior_family and label_smoothing apply to the base and reweighted objectives, not split")
+        if objective == "split" and self.split_readout != "corner":
+            options["readout"] = self.split_readout
         return options
 
     def as_dict(self, dataset: str) -> dict:
@@ -175,6 +179,7 @@ _NEUTRAL = {
     "label_smoothing": 0.0,
     "gan_weight": 0.0,
     "compile": False,
+    "split_readout": "corner",
 }
 LR_SCHEDULES = ("step", "cosine")
 

@@ -32,6 +32,7 @@ def _gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_scale: torch.Ten
 # Per-coordinate log-densities of the robust priors of appendix C.1 (location, log-scale).
 _DENSITIES = {"gaussian": _gaussian_log_prob, "laplace": _laplace_log_prob, "cauchy": _cauchy_log_prob}
 FAMILIES = ("gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy")
+READOUTS = ("corner", "lowpass")  # which coordinates of z the split prior reads as logits
 
 
 def select_rows(table: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -115,11 +116,25 @@ class SplitPrior(nn.Module):
 
     p(z_s|y) = N(e_y, sigma^2 I), so log p(z_s|y) = z_s[y]/sigma^2 + terms free of y: z_s
     are logits whose cross-entropy can be up-weighted. p(z_n|z_s, y) is a diagonal Gaussian
-    whose mean and log-std are a linear function of z_s plus a per-class offset."""
+    whose mean and log-std are a linear function of z_s plus a per-class offset.
 
-    def __init__(self, dims: int, num_classes: int):
+    Which C coordinates are z_s (the paper leaves it open): `readout="corner"` takes the
+    first C of z, pixels in the top-left corner of the last level's map `head` (C, S, S),
+    which a shallow flow's couplings barely connect to the lower part of the image;
+    `"lowpass"` first rotates the head by an orthonormal 2-D DCT per channel, so z_s are
+    its lowest spatial frequencies, each a readout of the whole map. The rotation has unit
+    Jacobian: the density stays exact."""
+
+    def __init__(self, dims: int, num_classes: int, readout: str = "corner", head: tuple[int, int, int] = (0, 0, 0)):
         super().__init__()
-        self.num_classes = num_classes
+        if readout not in READOUTS:
+            raise ValueError(f"unknown split readout {readout!r}; allowed values: {', '.join(READOUTS)}")
+        channels, size, _ = head
+        if readout == "lowpass" and channels * size * size < num_classes:
+            raise ValueError(f"the lowpass readout needs the last level's map {head} to hold {num_classes} values")
+        self.num_classes, self.readout, self.head = num_classes, readout, tuple(head)
+        if readout == "lowpass":
+            self.register_buffer("dct", dct_matrix(size))
         rest = dims - num_classes
         self.log_sigma = nn.Parameter(torch.zeros(()))
         self.proj = nn.Linear(num_classes, 2 * rest)
@@ -137,15 +152,29 @@ class SplitPrior(nn.Module):
             mean, log_std = self.proj(zs).chunk(2, dim=-1)
         return mean[:, None, :] + self.class_mean, log_std[:, None, :] + self.class_log_std
 
+    def _rotate(self, z: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        """The lowpass readout's rotation of the head (frequency-major order), or its inverse."""
+        if self.readout == "corner":
+            return z
+        c, s, _ = self.head
+        head, rest = z[:, : c * s * s], z[:, c * s * s :]
+        if inverse:
+            h = head.reshape(-1, s, s, c).permute(0, 3, 1, 2)
+            h = self.dct.T @ h @ self.dct
+        else:
+            h = (self.dct @ head.reshape(-1, c, s, s) @ self.dct.T).permute(0, 2, 3, 1)
+        return torch.cat([h.flatten(1), rest], 1)
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, C) log p(z_s|y) + log p(z_n|z_s, y)."""
+        z = self._rotate(z)
         zs, zn = z[:, : self.num_classes], z[:, self.num_classes :]
         mean, log_std = self._zn_params(zs)
         return self._zs_log_prob(zs) + gaussian_log_prob(zn[:, None, :], mean, log_std)
 
     def logits(self, z: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
         """log p(z_s|y): the up-weighted logits of the split objective."""
-        return self._zs_log_prob(z[:, : self.num_classes])
+        return self._zs_log_prob(self._rotate(z)[:, : self.num_classes])
 
     def sample(self, y: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         zs = self.onehot[y] + temperature * torch.exp(self.log_sigma) * torch.randn_like(self.onehot[y])
@@ -153,7 +182,15 @@ class SplitPrior(nn.Module):
         idx = torch.arange(len(y), device=y.device)
         mean, log_std = mean[idx, y], log_std[idx, y]
         zn = mean + temperature * torch.exp(log_std) * torch.randn_like(mean)
-        return torch.cat([zs, zn], 1)
+        return self._rotate(torch.cat([zs, zn], 1), inverse=True)
+
+
+def dct_matrix(size: int) -> torch.Tensor:
+    """The orthonormal DCT-II matrix: row k is the k-th cosine over `size` points."""
+    n = torch.arange(size, dtype=torch.float64)
+    rows = torch.cos(math.pi * (n[None, :] + 0.5) * n[:, None] / size) * math.sqrt(2 / size)
+    rows[0] /= math.sqrt(2)
+    return rows.float()
 
 
 PRIORS = {"gaussian": ClassGaussianPrior, "split": SplitPrior}

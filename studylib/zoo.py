@@ -44,12 +44,15 @@ def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: f
         raise ValueError(f"ce_weight must be a non-negative number, got {ce_weight!r}")
     if objective in ("base", "unconditional"):
         weight = 0.0
+    settings = profile.as_dict(dataset)
+    if objective != "split":  # only the split prior reads it: the other models keep their keys
+        settings.pop("split_readout", None)
     return {
         "dataset": dataset,
         "objective": objective,
         "ce_weight": weight,
         "profile": profile.name,
-        "settings": profile.as_dict(dataset),
+        "settings": settings,
         "seed": seed,
         "model_version": MODEL_VERSION,
     }

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from studylib import ablation
-from studylib.config import SNAPSHOTS, get_profile
+from studylib.config import READOUTS, SNAPSHOTS, get_profile
 
 
 def test_variant_changes_one_setting():
@@ -72,3 +72,7 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     assert longer["steps"] == 80 and longer["lever"].endswith("80 steps") and longer["change"]["train_steps"] == "80"
     with pytest.raises(ValueError, match="steps must be a positive number"):
         ablation.run_stronger("mnist", "split", "smoke", steps=0)
+    other = next(r for r in READOUTS if r != smoke.split_readout)
+    moved = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, readout=other)
+    assert moved["lever"].endswith(f"{other} readout") and moved["change"]["split_readout"] == other
+    assert moved["bpd"] != row["bpd"]  # another model: its logits are read elsewhere

@@ -83,9 +83,19 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("evaluate", "--subset", "0"), "--subset must be a positive number"),
         (("ablate", "--minutes", "0"), "--minutes must be positive"),
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
-        (("ablate", "--ce-weight", "0.3"), "--ce-weight, --hidden, --compile and --steps apply to --stronger only"),
-        (("ablate", "--compile"), "--ce-weight, --hidden, --compile and --steps apply to --stronger only"),
-        (("ablate", "--steps", "100"), "--ce-weight, --hidden, --compile and --steps apply to --stronger only"),
+        (
+            ("ablate", "--ce-weight", "0.3"),
+            "--ce-weight, --hidden, --compile, --steps and --readout apply to --stronger only",
+        ),
+        (("ablate", "--compile"), "--ce-weight, --hidden, --compile, --steps and --readout apply to --stronger only"),
+        (
+            ("ablate", "--steps", "100"),
+            "--ce-weight, --hidden, --compile, --steps and --readout apply to --stronger only",
+        ),
+        (
+            ("ablate", "--readout", "lowpass"),
+            "--ce-weight, --hidden, --compile, --steps and --readout apply to --stronger only",
+        ),
         (("ablate", "--stronger", "--steps", "0"), "--steps must be a positive number of training steps, got 0"),
         (("ablate", "--stronger", "--hidden", "32", "64", "64"), "must give one width per level (2)"),
         (("ablate", "--stronger", "--hidden", "32", "0"), "hidden widths must be positive, got (32, 0)"),

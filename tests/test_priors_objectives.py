@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Normal
 
 from studylib.objectives import bits_per_dim, loss_and_stats
-from studylib.priors import ClassGaussianPrior, SplitPrior
+from studylib.priors import ClassGaussianPrior, SplitPrior, dct_matrix
 
 
 def _randomised(prior: torch.nn.Module) -> torch.nn.Module:
@@ -48,10 +48,33 @@ def test_split_prior_matches_its_factorisation_one_class_at_a_time():
     assert torch.allclose(logits[:, 0] - logits[:, 1], (zs[:, 0] - zs[:, 1]) / sigma**2, atol=1e-5)
 
 
-@pytest.mark.parametrize("cls", [ClassGaussianPrior, SplitPrior])
-def test_prior_samples_come_from_the_requested_class(cls):
+def test_lowpass_readout_is_an_exact_rotation_whose_logits_see_the_whole_map():
+    head = (3, 4, 4)  # the last level's map, first in z; 12 more coordinates follow
+    corner = _randomised(SplitPrior(60, 4))
+    lowpass = SplitPrior(60, 4, readout="lowpass", head=head)
+    lowpass.load_state_dict(corner.state_dict(), strict=False)
+    dct = dct_matrix(4)
+    assert torch.allclose(dct @ dct.T, torch.eye(4), atol=1e-6)
+    z = torch.randn(5, 60)
+    rotated = torch.cat([(dct @ z[:, :48].reshape(5, 3, 4, 4) @ dct.T).permute(0, 2, 3, 1).flatten(1), z[:, 48:]], 1)
+    # unit Jacobian: the lowpass density of z is the corner density of the rotated z
+    assert torch.allclose(lowpass.log_prob(z), corner.log_prob(rotated), atol=1e-4)
+    # its logits are the channels' means (DC) then their first cosines: every pixel counts
+    zs = rotated[:, :4]
+    assert torch.allclose(zs[:, :3], z[:, :48].reshape(5, 3, 16).sum(-1) / 4, atol=1e-5)
+    bottom_right = torch.zeros(1, 60)
+    bottom_right[0, 15] = 1.0  # channel 0, last pixel of the map
+    assert torch.equal(corner.logits(bottom_right, None), corner.logits(torch.zeros(1, 60), None))
+    assert not torch.allclose(lowpass.logits(bottom_right, None), lowpass.logits(torch.zeros(1, 60), None))
+
+
+@pytest.mark.parametrize(
+    "cls, options",
+    [(ClassGaussianPrior, {}), (SplitPrior, {}), (SplitPrior, {"readout": "lowpass", "head": (2, 2, 2)})],
+)
+def test_prior_samples_come_from_the_requested_class(cls, options):
     torch.manual_seed(0)
-    prior = _randomised(cls(12, 3))
+    prior = _randomised(cls(12, 3, **options))
     y = torch.tensor([0, 1, 2] * 200)
     z = prior.sample(y, temperature=0.5)
     assert z.shape == (600, 12)
@@ -141,3 +164,7 @@ def test_label_smoothing_marginalises_the_latent_cluster():
 def test_bad_prior_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ClassGaussianPrior(4, 3, **kwargs)
+    with pytest.raises(ValueError, match="unknown split readout 'centre'"):
+        SplitPrior(20, 4, readout="centre", head=(1, 4, 4))
+    with pytest.raises(ValueError, match="needs the last level's map"):
+        SplitPrior(20, 4, readout="lowpass", head=(1, 1, 1))

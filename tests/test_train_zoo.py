@@ -354,6 +354,7 @@ def test_hybrid_adversarial_training_trains_on_attacked_images_too(home):
         ({"adversarial_weight": 0.5}, "needs adversarial_eps > 0"),
         ({"adversarial_norm": "l1"}, "unknown adversarial_norm"),
         ({"model_kind": "maf"}, "unknown model_kind"),
+        ({"split_readout": "centre"}, "unknown split_readout"),
     ],
 )
 def test_bad_flow_or_adversarial_settings_are_refused(change, message):
@@ -373,6 +374,19 @@ def test_robust_prior_and_label_smoothing_train_through_the_cache_and_reload(hom
     with pytest.raises(ValueError, match="not split"):
         zoo.get_model("mnist", "split", profile, progress=False)
     assert not any(p.name.startswith("mnist-split") for p in (home / "models").iterdir())
+
+
+def test_lowpass_readout_trains_through_the_cache_and_only_split_models_change_key(home):
+    profile = dataclasses.replace(TINY, split_readout="lowpass")
+    model = zoo.get_model("mnist", "split", profile, progress=False)
+    again = zoo.get_model("mnist", "split", profile, progress=False)
+    assert again.prior.readout == "lowpass" and again.prior.head == model.out_shapes[0]
+    assert _states_equal(model, again)
+    x, _ = data.load("mnist", "test", subset=4).tensors()
+    torch.testing.assert_close(model.log_prob(x), again.log_prob(x))
+    for objective, changes in [("split", True), ("reweighted", False), ("base", False)]:
+        keys = {zoo.cache_key(zoo.spec("mnist", objective, p, 0)) for p in (TINY, profile)}
+        assert (len(keys) == 2) == changes
 
 
 def test_flow_gan_trains_a_discriminator_beside_the_flow(home):

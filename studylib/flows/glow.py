@@ -55,7 +55,8 @@ class ConditionalGlow(Flow):
                 channels, size = 4 * (channels // 2), size // 2
         # The last level's output goes first in z, so the split prior's z_s is its start.
         self.out_shapes.insert(0, (channels, size, size))
-        self.prior = PRIORS[prior](2 * self.n_dims, num_classes, **(prior_options or {}))
+        head = {"head": self.out_shapes[0]} if prior == "split" else {}  # where the split prior reads z_s
+        self.prior = PRIORS[prior](2 * self.n_dims, num_classes, **head, **(prior_options or {}))
 
     def level(self, channels: int, hidden: int, steps: int) -> FlowSequence:
         """The flow steps of one level: `steps` GLOW steps."""
