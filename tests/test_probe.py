@@ -28,7 +28,7 @@ def test_a_spent_budget_stops_the_run_at_its_own_schedule_and_caches_nothing(hom
 def test_a_budget_longer_than_the_run_trains_it_all(home):
     row = probe.probe("mnist", "base", "smoke", minutes=60, device="cpu", test_subset=64, progress=False)
     assert row["steps"] == row["total_steps"] == 40
-    assert row["steady_images_per_s"] > 0 and row["train_seconds"] < 60
+    assert row["steady_images_per_s"] > 0 and row["train_seconds"] < 60 * 60  # within its budget
 
 
 def test_markdown_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkeypatch):

@@ -116,6 +116,13 @@ def test_table1_on_smoke_models(home):
     assert torch.allclose(ll, fresh) and torch.equal(y, labels)
     m = likelihood.margins(params, "mnist", "split")
     assert len(m.correct_bpd) == 128 and torch.all(m.wrong_bpd >= m.correct_bpd - 1)
+    reach = training.reach(params, n=8)  # where the split classifier looks, by hand below
+    x = test.tensors()[0][:8].requires_grad_(True)
+    true_class = torch.log_softmax(split.scores(x)[1], 1)[torch.arange(8), y[:8]].sum()
+    by_hand = torch.autograd.grad(true_class, x)[0].abs().mean((0, 1))
+    torch.testing.assert_close(reach.sensitivity, by_hand / by_hand.sum())
+    assert reach.readout == "lowpass" and sum(reach.thirds()) == pytest.approx(1.0)
+    assert reach.text().startswith("lowpass readout: the classifier's input sensitivity lies")
     with pytest.raises(ValueError, match="allowed values: base, reweighted, split"):
         training.table1(params, ["nope"])
     with pytest.raises(ValueError, match="seeds must be a positive integer"):

@@ -9,8 +9,9 @@ import statistics
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
+import torch
 
-from studylib import ablation, bench, data, paper
+from studylib import ablation, bench, data, paper, plots
 from studylib.chapter import Params
 from studylib.config import OBJECTIVES, check_choice
 from studylib.flows import ConditionalGlow
@@ -148,6 +149,53 @@ def tradeoff_figure(points: list[dict]):
     ax.set(xlabel="bits/dim (test)", ylabel="accuracy (%)", title="classification vs likelihood")
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class Reach:
+    """Where a split model's classifier looks: the mean |d log p(y|x) / d x| over test images
+    of their own class's log-softmax (the split objective's logits), per pixel, summing to 1."""
+
+    readout: str
+    sensitivity: torch.Tensor  # (H, W)
+    mean_image: torch.Tensor  # (c, H, W), in [-0.5, 0.5]
+
+    def thirds(self) -> list[float]:
+        """The shares of the sensitivity in the image's top, middle and bottom third of rows."""
+        rows = self.sensitivity.sum(1)
+        cut = [0, round(len(rows) / 3), round(2 * len(rows) / 3), len(rows)]
+        return [rows[a:b].sum().item() for a, b in zip(cut, cut[1:], strict=False)]
+
+    def text(self) -> str:
+        top, middle, bottom = (100 * t for t in self.thirds())
+        return (
+            f"{self.readout} readout: the classifier's input sensitivity lies {top:.0f} % in the top third "
+            f"of the image, {middle:.0f} % in the middle, {bottom:.0f} % in the bottom third"
+        )
+
+    def figure(self):
+        fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
+        axes[0].imshow(plots.to_image(self.mean_image), cmap="gray", vmin=0, vmax=1)
+        axes[0].set_title("mean test image")
+        axes[1].imshow(self.sensitivity.numpy(), cmap="magma")
+        axes[1].set_title(f"|d log p(y|x)/dx|, {self.readout} readout")
+        for ax in axes:
+            ax.grid(False)  # the theme's grid lines would cross the images
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        return fig
+
+
+def reach(params: Params, n: int = 128) -> Reach:
+    """`Reach` of the chapter's split model on `n` test images (one batched backward pass)."""
+    model = model_for(params, "split", params.seed)
+    x, y = eval_set(params).tensors()
+    x, y = x[:n].to(params.device).requires_grad_(True), y[:n].to(params.device)
+    _, logits = model.scores(x)
+    (grad,) = torch.autograd.grad(torch.log_softmax(logits, 1).gather(1, y[:, None]).sum(), x)
+    sensitivity = grad.abs().mean((0, 1)).cpu()
+    return Reach(model.prior.readout, sensitivity / sensitivity.sum(), x.detach().mean(0).cpu())
 
 
 def samples(params: Params, temperature: float, per_class: int = 8):
