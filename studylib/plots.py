@@ -34,15 +34,19 @@ def image_grid(images, nrow: int, title: str = "", row_labels: list[str] | None 
     fig, ax = plt.subplots(figsize=(nrow * 0.7, len(images) / nrow * 0.7 + 0.4))
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_title(title)
-    ax.grid(False)  # the theme's grid lines would cross the images
-    ax.set_xticks([])
+    image_axis(ax)
     if row_labels:
         step = grid.shape[1] / len(row_labels)
         ax.set_yticks([step * (i + 0.5) for i in range(len(row_labels))], row_labels)
-    else:
-        ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def image_axis(ax) -> None:
+    """An axis that shows an image: no ticks, and none of the theme's grid lines across it."""
+    ax.grid(False)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def to_image(x) -> np.ndarray:

@@ -85,9 +85,10 @@ class ClassGaussianPrior(nn.Module):
             per_class = torch.logsumexp(per_class[:, None, :] + self.log_smoothing, -1)
         return per_class
 
-    def logits(self, z: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
-        """The scores whose cross-entropy the reweighted objective trains: log p(z|y) itself."""
-        return log_prob
+    def scores(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p(z|y), the logits whose cross-entropy the reweighted objective trains: the same)."""
+        log_p = self.log_prob(z)
+        return log_p, log_p
 
     def sample(self, y: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Draws from p(z|y) with every scale multiplied by `temperature`."""
@@ -165,16 +166,18 @@ class SplitPrior(nn.Module):
             h = (self.dct @ head.reshape(-1, c, s, s) @ self.dct.T).permute(0, 2, 3, 1)
         return torch.cat([h.flatten(1), rest], 1)
 
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, D) -> (B, C) log p(z_s|y) + log p(z_n|z_s, y)."""
+    def scores(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D) -> (log p(z|y) = log p(z_s|y) + log p(z_n|z_s, y), the logits log p(z_s|y)
+        that the split objective up-weights), both (B, C), from one rotation of z."""
         z = self._rotate(z)
         zs, zn = z[:, : self.num_classes], z[:, self.num_classes :]
         mean, log_std = self._zn_params(zs)
-        return self._zs_log_prob(zs) + gaussian_log_prob(zn[:, None, :], mean, log_std)
+        logits = self._zs_log_prob(zs)
+        return logits + gaussian_log_prob(zn[:, None, :], mean, log_std), logits
 
-    def logits(self, z: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
-        """log p(z_s|y): the up-weighted logits of the split objective."""
-        return self._zs_log_prob(self._rotate(z)[:, : self.num_classes])
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D) -> (B, C) log p(z|y)."""
+        return self.scores(z)[0]
 
     def sample(self, y: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         zs = self.onehot[y] + temperature * torch.exp(self.log_sigma) * torch.randn_like(self.onehot[y])

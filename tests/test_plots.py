@@ -25,3 +25,12 @@ def test_image_grid_draws_no_grid_lines_over_the_images():
     ax = matplotlib.pyplot.figure().add_subplot()
     ax.set_yticks([0.5])
     assert _grid_lines_shown(ax), "the theme draws grid lines by default: the check above can fail"
+
+
+def test_image_axis_leaves_an_image_without_ticks_or_grid_lines():
+    ax = matplotlib.pyplot.figure().add_subplot()
+    ax.imshow(torch.rand(8, 8).numpy())
+    assert _grid_lines_shown(ax)
+    plots.image_axis(ax)
+    assert not _grid_lines_shown(ax)
+    assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0

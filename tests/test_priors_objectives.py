@@ -44,7 +44,8 @@ def test_split_prior_matches_its_factorisation_one_class_at_a_time():
         single = log_zs + Normal(mean, std).log_prob(zn).sum(1)
         assert torch.allclose(all_classes[:, y], single, atol=1e-4)
     # z_s act as logits: log p(z_s|y) - log p(z_s|y') = (z_s[y] - z_s[y']) / sigma^2
-    logits = prior.logits(z, all_classes)
+    both, logits = prior.scores(z)
+    assert torch.equal(both, all_classes)
     assert torch.allclose(logits[:, 0] - logits[:, 1], (zs[:, 0] - zs[:, 1]) / sigma**2, atol=1e-5)
 
 
@@ -64,8 +65,8 @@ def test_lowpass_readout_is_an_exact_rotation_whose_logits_see_the_whole_map():
     assert torch.allclose(zs[:, :3], z[:, :48].reshape(5, 3, 16).sum(-1) / 4, atol=1e-5)
     bottom_right = torch.zeros(1, 60)
     bottom_right[0, 15] = 1.0  # channel 0, last pixel of the map
-    assert torch.equal(corner.logits(bottom_right, None), corner.logits(torch.zeros(1, 60), None))
-    assert not torch.allclose(lowpass.logits(bottom_right, None), lowpass.logits(torch.zeros(1, 60), None))
+    assert torch.equal(corner.scores(bottom_right)[1], corner.scores(torch.zeros(1, 60))[1])
+    assert not torch.allclose(lowpass.scores(bottom_right)[1], lowpass.scores(torch.zeros(1, 60))[1])
 
 
 @pytest.mark.parametrize(

@@ -89,8 +89,8 @@ class ConditionalGlow(Flow):
     def scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(x|y) for all classes, the logits the objective's cross-entropy uses)."""
         z, logdet = self(x)
-        log_pz = self.prior.log_prob(z)
-        return log_pz + logdet[:, None], self.prior.logits(z, log_pz)
+        log_pz, logits = self.prior.scores(z)
+        return log_pz + logdet[:, None], logits
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C) log p(x|y) in nats over the unpadded image, one flow pass."""

@@ -335,9 +335,7 @@ def attack_examples(table, per_attack: int = 4):
             for r, image, label in ((2 * row, x[i], f"y={int(y[i])}"), (2 * row + 1, out.result.adversarial[i], "")):
                 ax = axes[r][i]
                 ax.imshow(plots.to_image(image), cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1)
-                ax.grid(False)
-                ax.set_xticks([])
-                ax.set_yticks([])
+                plots.image_axis(ax)
                 if label:
                     ax.set_title(label, fontsize=8)
                 else:

@@ -180,9 +180,7 @@ class Reach:
         axes[1].imshow(self.sensitivity.numpy(), cmap="magma")
         axes[1].set_title(f"|d log p(y|x)/dx|, {self.readout} readout")
         for ax in axes:
-            ax.grid(False)  # the theme's grid lines would cross the images
-            ax.set_xticks([])
-            ax.set_yticks([])
+            plots.image_axis(ax)
         fig.tight_layout()
         return fig
 
