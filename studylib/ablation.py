@@ -141,7 +141,8 @@ def run_stronger(
     number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
     `hidden` (None: the profile's), through torch.compile if `compiled`, for `steps`
     optimiser steps (None: the budget's; more asks what a larger budget buys), with the
-    split prior's logits read at `readout` (None: the profile's): trained through
+    split prior's logits read at `readout` (None: the profile's), from initial weights and
+    batches drawn with `seed` (rows of seeds other than 0 say so): trained through
     the cache like any model (the model a chapter gets with that weight), its minutes and
     images/s as this machine measured them while training."""
     if steps is not None and steps < 1:
@@ -169,6 +170,9 @@ def run_stronger(
     if ce_weight is not None:
         change["ce_weight"] = ce_weight
         lever += f", w = {ce_weight:g}"
+    if seed != 0:  # another draw of the same recipe: its own row
+        change["seed"] = seed
+        lever += f", seed {seed}"
     return _row(lever, change, prof, dataset, objective, profile, seed, test, ce_weight=ce_weight)
 
 

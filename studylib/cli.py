@@ -93,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ce-weight", type=float, default=None, help="--stronger at this cross-entropy weight w")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="--stronger at these coupling widths per level")
     p.add_argument("--compile", action="store_true", help="--stronger trained through torch.compile")
+    p.add_argument("--seed", type=int, default=None, help="--stronger from this seed (default 0)")
     p.add_argument("--steps", type=int, default=None, help="--stronger for this many steps (default: the budget's)")
     p.add_argument("--readout", default=None, choices=READOUTS, help="--stronger, split prior's logits read here")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
@@ -294,15 +295,15 @@ def _ablate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
-    options = (args.ce_weight, args.hidden, args.steps, args.readout)
+    options = (args.ce_weight, args.hidden, args.steps, args.readout, args.seed)
     if (any(o is not None for o in options) or args.compile) and not args.stronger:
-        raise ValueError("--ce-weight, --hidden, --compile, --steps and --readout apply to --stronger only")
+        raise ValueError("--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be a positive number of training steps, got {args.steps}")
     prof = get_profile(args.profile)
     if args.hidden is not None:  # refused now, not after the sweep: one positive width per level
         ablation.variant(prof, args.dataset, {"hidden": args.hidden})
-    zoo.spec(args.dataset, args.objective, prof, 0, args.ce_weight)  # a bad weight: refused now
+    zoo.spec(args.dataset, args.objective, prof, args.seed or 0, args.ce_weight)  # bad weight or seed: refused now
     out = Path(args.out) if args.out else ablation.results_path(args.dataset, args.objective, args.profile)
     rows = ablation.sweep(
         levers, out, dataset=args.dataset, objective=args.objective, profile=args.profile, minutes=args.minutes
@@ -318,6 +319,7 @@ def _ablate(args: argparse.Namespace) -> None:
             compiled=args.compile,
             steps=args.steps,
             readout=args.readout,
+            seed=args.seed or 0,
         )
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
         out.write_text(json.dumps(rows, indent=1))

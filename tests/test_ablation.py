@@ -78,3 +78,6 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     moved = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, readout=other)
     assert moved["lever"].endswith(f"{other} readout") and moved["change"]["split_readout"] == other
     assert moved["bpd"] != row["bpd"]  # another model: its logits are read elsewhere
+    again = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, seed=1)
+    assert again["lever"] == row["lever"] + ", seed 1" and again["change"]["seed"] == "1"
+    assert again["bpd"] != row["bpd"]  # another draw of the same recipe
