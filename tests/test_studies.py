@@ -1,10 +1,11 @@
-"""Chapter 2 and 3 studies: Table 1 summaries and verdicts, the margin argument; and the
+"""Chapter 2 and 3 studies and the recipe appendix: Table 1 summaries and verdicts, the margin argument; and the
 layering: components never import the studies, chapters import only their own study."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import studylib
 from studylib import book, evaluate
 from studylib.chapter import setup
 from studylib.config import get_profile
-from studylib.studies import appendices, attacks, common, likelihood, training
+from studylib.studies import appendices, attacks, common, likelihood, recipe, training
 from studylib.train import TrainingDiverged
 
 
@@ -140,6 +141,7 @@ STUDY_OF = {
     "06_bg_mnist": "bg_mnist",
     "07_flow_robustness": "flow_robustness",
     "08_appendices": "appendices",
+    "09_recipe": "recipe",
 }
 
 
@@ -250,3 +252,41 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     (row,) = appendices.claims(rows, "cifar10")
     assert row["ours"] == "diverged at step 7" and row["paper"] == "no significant difference"
     assert "diverged at step 7" in appendices.history_text(found["Flow-GAN, weight 0.1"][1], every=1)
+
+
+def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    assert recipe.levers("mnist").startswith("no lever ablation for mnist/split/quick yet")
+    assert recipe.against_goals("mnist") == "mnist: no full-budget row measured yet"
+    full = get_profile("quick").steps_for("mnist")
+    rows = [
+        ("baseline", 900, 1.80, 45.0),
+        ("stronger: combined, full budget", full, 1.13, 97.9),
+        ("stronger: combined, full budget, w = 0.3", full, 1.19, 98.4),
+        ("stronger: combined, full budget, w = 1", full, 1.33, 99.0),  # past the density goal
+        ("stronger: combined, full budget, 30000 steps", 3 * full, 1.00, 98.7),  # past the budget
+    ]
+    found = [
+        {
+            "lever": n,
+            "arch": "L3K8H64",
+            "minutes": 30.0,
+            "images_per_s": 180.0,
+            "steps": s,
+            "bpd": b,
+            "accuracy": a,
+            "n_test": 10000,
+        }
+        for n, s, b, a in rows
+    ]
+    (tmp_path / "ablation").mkdir()
+    (tmp_path / "ablation" / "mnist__split__quick.json").write_text(json.dumps(found))
+    table = recipe.levers("mnist").splitlines()
+    assert len(table) == 2 + len(rows) and "+52.9" in table[3]  # accuracy against the baseline row
+    assert [r["lever"] for r in recipe.full_budget(found, "mnist")] == [r[0] for r in rows[1:4]]
+    check = recipe.against_goals("mnist")
+    assert "3 full-budget rows, 2 within the bits/dim goal" in check
+    assert "'stronger: combined, full budget, w = 0.3', 98.40 % at 1.190: 0.10 points short" in check
+    found[2]["accuracy"] = 98.6
+    (tmp_path / "ablation" / "mnist__split__quick.json").write_text(json.dumps(found))
+    assert recipe.against_goals("mnist").endswith("meets the goal")

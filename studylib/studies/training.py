@@ -1,17 +1,16 @@
 """Chapter 02: the conditional flow as a classifier. Table 1 (Base / Reweighted / Split),
-the accuracy-vs-bits/dim trade-off, training curves, class samples, and the measured
-levers behind the `quick` profile."""
+the accuracy-vs-bits/dim trade-off, training curves, class samples, where the split
+prior reads its logits, and throughput against the peer libraries."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import torch
 
-from studylib import ablation, bench, data, paper, plots
+from studylib import bench, data, paper, plots
 from studylib.chapter import Params
 from studylib.config import OBJECTIVES, check_choice
 from studylib.flows import ConditionalGlow
@@ -200,33 +199,6 @@ def samples(params: Params, temperature: float, per_class: int = 8):
     """Samples of the chapter's model from p(x|y), one row per class."""
     model = model_for(params, params.objective, params.seed)
     return class_samples(model, per_class, temperature, data.CLASSES[params.dataset])
-
-
-def levers(dataset: str = "mnist", objective: str = "split", profile: str = "quick") -> str:
-    """The lever ablation measured by `studylib ablate` (read from the ledger folder): each
-    lever's throughput, steps within the budget, test bits/dim and accuracy, and the change
-    against the baseline row."""
-    path = ablation.results_path(dataset, objective, profile)
-    if not path.exists():
-        return f"no lever ablation for {dataset}/{objective}/{profile} yet: run `studylib ablate` ({path.name})"
-    rows = json.loads(path.read_text())
-    base = next((r for r in rows if r["lever"] == "baseline"), None)
-    width = max(len("lever"), *(len(r["lever"]) for r in rows))
-    lines = [
-        f"{dataset}, {objective} objective, {profile} profile, {rows[0]['n_test']} test images; "
-        "min: CPU minutes of training on the machine that measured the row",
-        f"{'lever':<{width}} {'model':<15} {'min':>4} {'img/s':>6} {'steps':>6} {'bpd':>6} {'acc %':>6} "
-        f"{'d bpd':>7} {'d acc':>6}",
-    ]
-    for r in rows:
-        d_bpd = f"{r['bpd'] - base['bpd']:+.3f}" if base else ""
-        d_acc = f"{r['accuracy'] - base['accuracy']:+.1f}" if base else ""
-        lines.append(
-            f"{r['lever']:<{width}} {r['arch']:<15} {r['minutes']:>4.0f} {r['images_per_s']:>6.0f} {r['steps']:>6} "
-            f"{r['bpd']:>6.3f} "
-            f"{r['accuracy']:>6.1f} {d_bpd:>7} {d_acc:>6}"
-        )
-    return "\n".join(lines)
 
 
 def throughput(profile: str = "quick") -> str:
