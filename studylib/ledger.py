@@ -24,10 +24,14 @@ CHAPTERS = (
 )
 
 
+# The committed `quick` run's results, in the repository.
+COMMITTED = Path(__file__).resolve().parents[1] / "book" / "results"
+
+
 def results_dir() -> Path:
     """Where ledger files are read and written."""
     value = os.environ.get("STUDYLIB_RESULTS")
-    return Path(value) if value else Path(__file__).resolve().parents[1] / "book" / "results"
+    return Path(value) if value else COMMITTED
 
 
 def claim(name: str, ours: float | str, paper: float | str | None = None, unit: str = "", note: str = "") -> dict:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import studylib
-from studylib import book, evaluate
+from studylib import book, evaluate, ledger
 from studylib.chapter import setup
 from studylib.config import get_profile
 from studylib.studies import appendices, attacks, common, likelihood, recipe, training
@@ -256,6 +256,11 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
 
 def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    committed = recipe.rows("mnist")  # an empty results folder reads the committed rows
+    assert committed and committed == json.loads(
+        (ledger.COMMITTED / "ablation" / "mnist__split__quick.json").read_text()
+    )
+    monkeypatch.setattr(ledger, "COMMITTED", tmp_path / "nothing committed")
     assert recipe.levers("mnist").startswith("no lever ablation for mnist/split/quick yet")
     assert recipe.against_goals("mnist") == "mnist: no full-budget row measured yet"
     full = get_profile("quick").steps_for("mnist")

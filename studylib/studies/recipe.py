@@ -8,7 +8,7 @@ import json
 import re
 import statistics
 
-from studylib import ablation
+from studylib import ablation, ledger
 from studylib.config import get_profile
 
 # Our goals for a `quick` model on the whole test set: (accuracy %, bits/dim at most).
@@ -16,9 +16,12 @@ GOALS = {"mnist": (98.5, 1.20), "cifar10": (55.0, 4.00)}
 
 
 def rows(dataset: str = "mnist", objective: str = "split", profile: str = "quick") -> list[dict]:
-    """The committed ablation rows (empty when none were measured)."""
+    """The ablation rows of the results folder, else the committed ones (a run into an empty
+    results folder still reads what was measured); empty when none were measured."""
     path = ablation.results_path(dataset, objective, profile)
-    return json.loads(path.read_text()) if path.exists() else []
+    committed = ledger.COMMITTED / path.relative_to(ledger.results_dir())
+    found = next((p for p in (path, committed) if p.exists()), None)
+    return json.loads(found.read_text()) if found else []
 
 
 def levers(dataset: str = "mnist", objective: str = "split", profile: str = "quick") -> str:
@@ -26,8 +29,8 @@ def levers(dataset: str = "mnist", objective: str = "split", profile: str = "qui
     bits/dim and accuracy, and the change against the baseline row."""
     found = rows(dataset, objective, profile)
     if not found:
-        path = ablation.results_path(dataset, objective, profile)
-        return f"no lever ablation for {dataset}/{objective}/{profile} yet: run `studylib ablate` ({path.name})"
+        name = ablation.results_path(dataset, objective, profile).name
+        return f"no lever ablation for {dataset}/{objective}/{profile} yet: run `studylib ablate` ({name})"
     base = next((r for r in found if r["lever"] == "baseline"), None)
     width = max(len("lever"), *(len(r["lever"]) for r in found))
     lines = [
