@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -136,12 +137,14 @@ def run_stronger(
     compiled: bool = False,
     steps: int | None = None,
     readout: str | None = None,
+    schedule: str | None = None,
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
     number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
     `hidden` (None: the profile's), through torch.compile if `compiled`, for `steps`
     optimiser steps (None: the budget's; more asks what a larger budget buys), with the
-    split prior's logits read at `readout` (None: the profile's), from initial weights and
+    split prior's logits read at `readout` and the learning rate following `schedule` (None:
+    the profile's), from initial weights and
     batches drawn with `seed` (rows of seeds other than 0 say so): trained through
     the cache like any model (the model a chapter gets with that weight), its minutes and
     images/s as this machine measured them while training."""
@@ -165,6 +168,10 @@ def run_stronger(
         prof = dataclasses.replace(prof, split_readout=readout)  # validates the name
         change["split_readout"] = readout
         lever += f", {readout} readout"
+    if schedule is not None and schedule != prof.lr_schedule:
+        prof = dataclasses.replace(prof, lr_schedule=schedule)  # validates the name
+        change["lr_schedule"] = schedule
+        lever += f", {schedule} schedule"
     spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     if ce_weight is not None:
@@ -172,8 +179,17 @@ def run_stronger(
         lever += f", w = {ce_weight:g}"
     if seed != 0:  # another draw of the same recipe: its own row
         change["seed"] = seed
-        lever += f", seed {seed}"
-    return _row(lever, change, prof, dataset, objective, profile, seed, test, ce_weight=ce_weight)
+    return _row(seeded(lever, seed), change, prof, dataset, objective, profile, seed, test, ce_weight=ce_weight)
+
+
+def seeded(lever: str, seed: int) -> str:
+    """The row name of `lever`'s recipe drawn from `seed` (seed 0 keeps the plain name)."""
+    return lever if seed == 0 else f"{lever}, seed {seed}"
+
+
+def recipe_of(lever: str) -> str:
+    """A row's recipe: its name without the seed `seeded` appended."""
+    return re.sub(r", seed \d+$", "", lever)
 
 
 def _row(

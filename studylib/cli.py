@@ -7,7 +7,7 @@ import json
 import shutil
 import sys
 
-from studylib.config import DATASETS, DEVICES, OBJECTIVES, PROFILES, READOUTS
+from studylib.config import DATASETS, DEVICES, LR_SCHEDULES, OBJECTIVES, PROFILES, READOUTS
 from studylib.data import DataError
 from studylib.train import TrainingDiverged
 
@@ -96,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="--stronger from this seed (default 0)")
     p.add_argument("--steps", type=int, default=None, help="--stronger for this many steps (default: the budget's)")
     p.add_argument("--readout", default=None, choices=READOUTS, help="--stronger, split prior's logits read here")
+    p.add_argument("--schedule", default=None, choices=LR_SCHEDULES, help="--stronger, learning-rate schedule")
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html", "assignments"))
@@ -295,9 +296,11 @@ def _ablate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown lever {lever!r}; allowed values: {', '.join(ablation.LEVERS)}")
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
-    options = (args.ce_weight, args.hidden, args.steps, args.readout, args.seed)
+    options = (args.ce_weight, args.hidden, args.steps, args.readout, args.schedule, args.seed)
     if (any(o is not None for o in options) or args.compile) and not args.stronger:
-        raise ValueError("--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only")
+        raise ValueError(
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only"
+        )
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be a positive number of training steps, got {args.steps}")
     prof = get_profile(args.profile)
@@ -319,6 +322,7 @@ def _ablate(args: argparse.Namespace) -> None:
             compiled=args.compile,
             steps=args.steps,
             readout=args.readout,
+            schedule=args.schedule,
             seed=args.seed or 0,
         )
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]

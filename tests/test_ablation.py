@@ -78,6 +78,17 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     moved = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, readout=other)
     assert moved["lever"].endswith(f"{other} readout") and moved["change"]["split_readout"] == other
     assert moved["bpd"] != row["bpd"]  # another model: its logits are read elsewhere
+    cosine = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, schedule="cosine")
+    assert cosine["lever"].endswith("cosine schedule") and cosine["change"]["lr_schedule"] == "cosine"
+    assert cosine["bpd"] != row["bpd"]  # another model: its learning rate decays smoothly
     again = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, seed=1)
     assert again["lever"] == row["lever"] + ", seed 1" and again["change"]["seed"] == "1"
+    assert ablation.recipe_of(again["lever"]) == ablation.recipe_of(row["lever"]) == row["lever"]
     assert again["bpd"] != row["bpd"]  # another draw of the same recipe
+
+
+def test_a_seeded_name_reads_back_as_its_recipe():
+    name = "stronger: combined, full budget, w = 0.3"
+    assert ablation.seeded(name, 0) == name and ablation.seeded(name, 12) == name + ", seed 12"
+    assert ablation.recipe_of(ablation.seeded(name, 12)) == name
+    assert ablation.recipe_of("a, seed 3 lever") == "a, seed 3 lever"  # only a trailing seed is a draw

@@ -85,23 +85,27 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
         (
             ("ablate", "--ce-weight", "0.3"),
-            "--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only",
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
         ),
         (
             ("ablate", "--compile"),
-            "--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only",
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
         ),
         (
             ("ablate", "--steps", "100"),
-            "--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only",
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
         ),
         (
             ("ablate", "--readout", "lowpass"),
-            "--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only",
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
+        ),
+        (
+            ("ablate", "--schedule", "cosine"),
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
         ),
         (
             ("ablate", "--seed", "1"),
-            "--ce-weight, --hidden, --compile, --steps, --readout and --seed apply to --stronger only",
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
         ),
         (("ablate", "--stronger", "--seed", "-1"), "seed must be a non-negative integer, got -1"),
         (("ablate", "--stronger", "--steps", "0"), "--steps must be a positive number of training steps, got 0"),

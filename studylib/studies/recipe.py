@@ -5,10 +5,10 @@ committed under book/results/ablation/), read back and checked against our goals
 from __future__ import annotations
 
 import json
-import re
 import statistics
 
 from studylib import ablation, ledger
+from studylib.ablation import recipe_of
 from studylib.config import get_profile
 
 # Our goals for a `quick` model on the whole test set: (accuracy %, bits/dim at most).
@@ -54,11 +54,6 @@ def full_budget(found: list[dict], dataset: str) -> list[dict]:
     machine it was sized on), whatever else they change."""
     steps = get_profile("quick").steps_for(dataset)
     return [r for r in found if r["lever"].startswith("stronger") and r["steps"] == steps]
-
-
-def recipe_of(lever: str) -> str:
-    """A row's recipe: its lever name without the seed that `--seed` appends."""
-    return re.sub(r", seed \d+$", "", lever)
 
 
 def against_goals(dataset: str = "mnist", objective: str = "split") -> str:
