@@ -144,10 +144,9 @@ def run_stronger(
     `hidden` (None: the profile's), through torch.compile if `compiled`, for `steps`
     optimiser steps (None: the budget's; more asks what a larger budget buys), with the
     split prior's logits read at `readout` and the learning rate following `schedule` (None:
-    the profile's), from initial weights and
-    batches drawn with `seed` (rows of seeds other than 0 say so): trained through
-    the cache like any model (the model a chapter gets with that weight), its minutes and
-    images/s as this machine measured them while training."""
+    the profile's), from initial weights and batches drawn with `seed` (rows of seeds other
+    than 0 say so): trained through the cache like any model (the model a chapter gets with
+    that weight), its minutes and images/s as this machine measured them while training."""
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be a positive number of training steps, got {steps}")
     prof = stronger(get_profile(profile), dataset)
