@@ -9,7 +9,7 @@ import sys
 
 from studylib.config import DATASETS, DEVICES, LR_SCHEDULES, OBJECTIVES, PROFILES, READOUTS
 from studylib.data import DataError
-from studylib.train import TrainingDiverged
+from studylib.training.loop import TrainingDiverged
 
 EPILOG = """examples:
   studylib train --dataset mnist --objective reweighted --profile quick
@@ -68,8 +68,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compile", action="store_true", help="--peers: also each model under torch.compile (minutes per model)"
     )
-    p.add_argument("--foolbox", action="store_true", help="our boundary attack against foolbox's (the bench extra)")
-    p.add_argument("--images", type=int, default=16, help="--foolbox: correctly classified test images attacked")
+    p.add_argument(
+        "--foolbox", action="store_true", help="our boundary and CW-L2 attacks against foolbox's (bench extra)"
+    )
+    p.add_argument(
+        "--images", type=int, default=20, help="--foolbox: correctly classified, undetected test images attacked"
+    )
     p.add_argument("--attack-steps", type=int, default=1000, help="--foolbox: foolbox BoundaryAttack steps")
     p.add_argument("--out", default=None, help="--peers / --foolbox: JSON file of the results")
     p = sub.add_parser(
@@ -110,8 +114,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
-    from studylib import data, distributed, evaluate, zoo
+    from studylib import data
     from studylib.config import get_profile
+    from studylib.measure import evaluate
+    from studylib.training import distributed, zoo
 
     if args.subset is not None and args.subset < 1:  # before any training
         raise ValueError(f"--subset must be a positive number of test images, got {args.subset}")
@@ -129,7 +135,7 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
 
 
 def _cache(action: str) -> None:
-    from studylib import memo, zoo
+    from studylib.training import memo, zoo
 
     folder = zoo.models_dir()
     entries = sorted(folder.iterdir()) if folder.is_dir() else []
@@ -157,28 +163,29 @@ def _cache(action: str) -> None:
 def _book(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from studylib import book
+    from studylib.book import runner
 
     out = Path(args.out) if args.out else None
     if args.action == "run":
-        print(f"executed notebooks in {book.run(args.profile, args.chapters, out)}")
+        print(f"executed notebooks in {runner.run(args.profile, args.chapters, out)}")
     elif args.action == "sync":
-        book.sync(args.profile, args.chapters, out)
+        runner.sync(args.profile, args.chapters, out)
         print("book/*.ipynb and book/results/ updated from the run")
     elif args.action == "assignments":
-        editions = book.assignments(out or Path("build/assignments"), args.chapters)
+        editions = runner.assignments(out or Path("build/assignments"), args.chapters)
         for chapter, student in editions.items():
             print(f"{chapter}: student edition {student}")
         print(f"nbgrader course folder: {student.parents[2]} (teacher editions in source/)")
     else:
         notebooks = Path(args.notebooks) if args.notebooks else None
-        print(f"offline HTML in {book.html(out, notebooks)}/index.html")
+        print(f"offline HTML in {runner.html(out, notebooks)}/index.html")
 
 
 def _bench(args: argparse.Namespace) -> dict:
     import torch
 
-    from studylib import bench, data
+    from studylib import data
+    from studylib.benchmarks import bench
     from studylib.config import Arch, resolve_device
 
     torch.set_flush_denormal(True)
@@ -201,7 +208,7 @@ def _peers(args: argparse.Namespace) -> None:
     import json
     from pathlib import Path
 
-    from studylib import bench
+    from studylib.benchmarks import bench
     from studylib.config import resolve_device
 
     device = resolve_device(args.device).type
@@ -237,35 +244,67 @@ def _foolbox(args: argparse.Namespace) -> None:
 
     import torch
 
-    from studylib import bench, data, paper, zoo
+    from studylib import data
+    from studylib.attacks.detector import Detector
+    from studylib.benchmarks import reference_attacks
+    from studylib.book import paper
+    from studylib.config import get_profile
+    from studylib.measure import evaluate
+    from studylib.studies.attacks import cw_lr, default_budgets
+    from studylib.training import zoo
 
     if args.images < 1 or args.attack_steps < 1:
         raise ValueError("--images and --attack-steps must be positive")
-    model = zoo.get_model(args.dataset, "split", args.profile, 0, "cpu")
-    x, y = data.load(args.dataset, "test", subset=10 * args.images).tensors()
-    with torch.no_grad():
-        right = model.log_prob(x).argmax(1) == y
-    x, y = x[right][: args.images], y[right][: args.images]
+    prof = get_profile(args.profile)
+    model = zoo.get_model(args.dataset, "split", prof, 0, "cpu")
+    # The detector of chapter 4: T at the paper's recall of the profile's clean test subset.
+    test = data.load(args.dataset, "test", subset=prof.eval_subset, seed=0)
+    ll, y_all = evaluate.log_likelihoods(model, test, prof.eval_batch_size)
+    nll = evaluate.nll_bpd(ll, model.n_dims)
+    detector = Detector.fit(nll, paper.THRESHOLD[args.dataset][1], model.n_dims)
+    usable = torch.nonzero((ll.argmax(1) == y_all) & ~detector.detected(nll)).squeeze(1)[: args.images]
+    x, y = test.tensors()[0][usable], y_all[usable]
     eps = paper.EPSILON[args.dataset]
-    rows = bench.boundary_vs_foolbox(model, x, y, eps, args.attack_steps)
-    for r in rows:
+    boundary = reference_attacks.boundary_vs_foolbox(model, x, y, eps, args.attack_steps)
+    for r in boundary:
         print(
             f"{r['attack']:<26} {r['budget']:<24} success within eps {eps:.3g}: {r['success_within_eps']:5.1f} %  "
             f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
         )
-    out = Path(args.out) if args.out else bench.boundary_path(args.dataset, args.profile)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": model.info["key"], "eps": eps, "rows": rows}, indent=1))
-    theirs, ours = rows
-    same = ours["success_within_eps"] >= theirs["success_within_eps"]
+    theirs, ours = boundary
     share = ours["images_scored"] / theirs["images_scored"]
-    print(f"same success as foolbox: {same}, at {share:.2f} of its model queries")
+    same = ours["success_within_eps"] >= theirs["success_within_eps"]
+    print(f"boundary: same success as foolbox: {same}, at {share:.2f} of its model queries")
+    budgets = default_budgets(prof.name)
+    cw = reference_attacks.cw_vs_foolbox(
+        model, x, y, eps, detector, budgets.cw_steps, budgets.cw_search_steps, cw_lr(eps)
+    )
+    for r in cw:
+        l2 = f"{r['median_l2']:.4f}" if r["median_l2"] is not None else "-"
+        print(
+            f"{r['attack']:<30} fooled {r['fooled']:5.1f} %  median L2 {l2}  undetected within eps "
+            f"{r['undetected_within_eps']:5.1f} % (T = {detector.threshold_bpd:.3f} bits/dim)  {r['seconds']:>6.1f} s"
+        )
+    if cw[0]["median_l2"] and cw[1]["median_l2"]:
+        print(f"CW-L2: our median L2 is {cw[1]['median_l2'] / cw[0]['median_l2']:.2f}x foolbox's")
+    out = Path(args.out) if args.out else reference_attacks.results_path(args.dataset, args.profile)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "model": model.info["key"],
+        "eps": eps,
+        "threshold_bpd": detector.threshold_bpd,
+        "quantile": detector.quantile,
+        "boundary": boundary,
+        "cw": cw,
+    }
+    out.write_text(json.dumps(record, indent=1))
+    print(f"rows in {out}")
 
 
 def _probe(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from studylib import probe
+    from studylib.benchmarks import probe
     from studylib.config import resolve_device
 
     device = resolve_device(args.device)  # a missing GPU is refused before the data are read
@@ -287,8 +326,9 @@ def _probe(args: argparse.Namespace) -> None:
 def _ablate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from studylib import ablation, zoo
+    from studylib.benchmarks import ablation
     from studylib.config import get_profile
+    from studylib.training import zoo
 
     levers = args.levers or list(ablation.LEVERS)
     for lever in levers:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import torch
 
-from studylib.priors import FAMILIES, READOUTS
-
 DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
 # Every training objective: the classifiers' and an unconditional flow (one class, chapter 7).
@@ -23,6 +21,9 @@ MODEL_KINDS = ("glow", "realnvp", "pixelcnn")
 NORMS = ("l2", "linf")
 PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
+# The prior families of appendix C.1, and which coordinates of z the split prior reads as logits.
+FAMILIES = ("gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy")
+READOUTS = ("corner", "lowpass")
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from studylib import ablation
+from studylib.benchmarks import ablation
 from studylib.config import READOUTS, SNAPSHOTS, get_profile
 
 

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from studylib import book
+from studylib.book import runner
 
 nbgrader_apps = pytest.importorskip("nbgrader.apps")
 CHAPTER = "01_theory"  # the quickest chapter to execute (no model to train)
@@ -21,8 +21,8 @@ CHAPTER = "01_theory"  # the quickest chapter to execute (no model to train)
 
 def test_student_edition_has_no_solutions_and_autograde_scores_both_editions(tmp_path, monkeypatch):
     course = tmp_path / "course"
-    editions = book.assignments(course)
-    assert sorted(editions) == [p.stem for p in book.chapters()[1:]]  # every chapter but the overview
+    editions = runner.assignments(course)
+    assert sorted(editions) == [p.stem for p in runner.chapters()[1:]]  # every chapter but the overview
     for chapter, edition in editions.items():
         text = edition.read_text()
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, chapter

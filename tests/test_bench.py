@@ -11,8 +11,9 @@ import sys
 import pytest
 import torch
 
-from studylib import bench
+from studylib.benchmarks import bench, reference_attacks
 from studylib.config import Arch
+from studylib.measure import evaluate
 
 pytest.importorskip("normflows")
 pytest.importorskip("FrEIA")
@@ -115,12 +116,33 @@ def test_compile_without_peers_is_refused():
 
 def test_boundary_comparison_counts_both_attacks_on_the_same_images(home):
     pytest.importorskip("foolbox")
-    from studylib import data, zoo
+    from studylib import data
+    from studylib.training import zoo
 
     model = zoo.get_model("mnist", "split", "smoke", progress=False)
     x, y = data.load("mnist", "test", subset=4).tensors()
-    theirs, ours = bench.boundary_vs_foolbox(model, x, y, eps=1.5, steps=20)
+    theirs, ours = reference_attacks.boundary_vs_foolbox(model, x, y, eps=1.5, steps=20)
     assert theirs["images"] == ours["images"] == 4
     assert theirs["model_calls"] > 0 and theirs["images_scored"] >= 4 * 20
     assert ours["images_scored"] <= theirs["images_scored"] // 3 + 4  # a third of foolbox's queries
     assert 0 <= ours["success_within_eps"] <= 100
+
+
+def test_cw_comparison_scores_both_attacks_alike(home):
+    pytest.importorskip("foolbox")
+    from studylib import data
+    from studylib.attacks.detector import Detector
+    from studylib.training import zoo
+
+    model = zoo.get_model("mnist", "split", "smoke", progress=False)
+    x, y = data.load("mnist", "test", subset=4).tensors()
+    with torch.no_grad():
+        ll = model.log_prob(x)
+    nll = evaluate.nll_bpd(ll, model.n_dims)
+    det = Detector.fit(nll, 1.0, model.n_dims)
+    theirs, ours = reference_attacks.cw_vs_foolbox(model, x, y, 1.5, det, steps=5, search_steps=2, lr=0.01)
+    assert theirs["attack"].startswith("foolbox") and ours["attack"] == "studylib cw_l2"
+    for row in (theirs, ours):
+        assert row["images"] == 4 and 0 <= row["undetected_within_eps"] <= row["fooled"] <= 100
+        assert row["median_l2"] is None or row["median_l2"] > 0
+        assert row["undetected_count"] == round(row["undetected_within_eps"] * 4 / 100)

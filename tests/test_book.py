@@ -12,9 +12,9 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from studylib import book, ledger
+from studylib.book import ledger, runner
 
-CHAPTERS = book.chapters()
+CHAPTERS = runner.chapters()
 
 
 def test_toc_lists_existing_chapters_in_order():
@@ -22,7 +22,7 @@ def test_toc_lists_existing_chapters_in_order():
     assert [p.stem for p in CHAPTERS] == sorted(p.stem for p in CHAPTERS)
     for md in CHAPTERS:
         assert md.exists(), md
-    on_disk = {p.stem for p in (book.ROOT / "book").glob("[0-9][0-9]_*.md")}
+    on_disk = {p.stem for p in (runner.ROOT / "book").glob("[0-9][0-9]_*.md")}
     assert on_disk == {p.stem for p in CHAPTERS}, "every chapter file must be in myst.yml's toc"
 
 
@@ -63,9 +63,9 @@ def test_run_with_a_relative_out_folder_keeps_the_ledger_there(tmp_path, monkeyp
     the overview must read the committed ledger copied into <out>/results."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "home"))
-    out = book.run("smoke", ["00"], Path("relative-out"))
+    out = runner.run("smoke", ["00"], Path("relative-out"))
     assert out == tmp_path / "relative-out"
-    committed = sorted(p.name for p in (book.ROOT / "book" / "results").glob("*.json"))
+    committed = sorted(p.name for p in (runner.ROOT / "book" / "results").glob("*.json"))
     assert committed and sorted(p.name for p in (out / "results").glob("*.json")) == committed
     shown = (out / "00_overview.ipynb").read_text()
     assert "02_training |" in shown and "02_training |  |  | not yet run" not in shown
@@ -76,10 +76,10 @@ def test_run_with_a_relative_out_folder_keeps_the_ledger_there(tmp_path, monkeyp
 
 
 def test_chapter_selection():
-    assert book.select(["00"]) == [CHAPTERS[0]]
-    assert book.select([CHAPTERS[0].stem]) == [CHAPTERS[0]]
+    assert runner.select(["00"]) == [CHAPTERS[0]]
+    assert runner.select([CHAPTERS[0].stem]) == [CHAPTERS[0]]
     with pytest.raises(ValueError, match="unknown chapter '99'; allowed values: 00_overview"):
-        book.select(["99"])
+        runner.select(["99"])
 
 
 def test_bad_parameter_through_papermill_fails_with_the_allowed_values(tmp_path):
@@ -123,7 +123,7 @@ def test_book_timings_table_orders_chapters_and_adds_the_total(tmp_path, monkeyp
 
 def test_progress_bar_redraws_collapse_to_their_last_state():
     text = "train:  10%|#  | 1/10\rtrain:  50%|#####  | 5/10\rtrain: 100%|##########| 10/10\ndone\n"
-    assert book.collapse_carriage_returns(text) == "train: 100%|##########| 10/10\ndone\n"
+    assert runner.collapse_carriage_returns(text) == "train: 100%|##########| 10/10\ndone\n"
 
 
 def test_seeding_a_run_folder_replaces_older_copies_and_keeps_newer_ones(tmp_path):
@@ -139,7 +139,7 @@ def test_seeding_a_run_folder_replaces_older_copies_and_keeps_newer_ones(tmp_pat
     os.utime(results / "bench" / "peers.json", (999_000, 999_000))
     (results / "ledger.json").write_text("this run")
     os.utime(results / "ledger.json", (1_000_000, 1_000_000))
-    book.seed_results(committed, results)
+    runner.seed_results(committed, results)
     assert (results / "bench" / "peers.json").read_text() == "new"
     assert (results / "ledger.json").read_text() == "this run"
     assert (results / "only.json").read_text() == "x"

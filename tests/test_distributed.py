@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from studylib import train, zoo
+from studylib.training import loop, zoo
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -32,7 +32,7 @@ def test_two_processes_resume_and_follow_the_one_process_run(home, monkeypatch, 
     reference = zoo.get_model("mnist", "split", "smoke", progress=False)
     other = tmp_path / "two-processes"
     monkeypatch.setenv("STUDYLIB_HOME", str(other))
-    monkeypatch.setattr(zoo, "train", functools.partial(train.train, on_step=_interrupt_at(20)))
+    monkeypatch.setattr(zoo, "train", functools.partial(loop.train, on_step=_interrupt_at(20)))
     with pytest.raises(KeyboardInterrupt, match="step 20"):
         zoo.get_model("mnist", "split", "smoke", progress=False)  # one process, stopped half-way
     cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "studylib", "train"]

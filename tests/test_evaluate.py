@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from studylib import data, evaluate
+from studylib import data
 from studylib.config import Arch
-from studylib.flows import ConditionalGlow
+from studylib.measure import evaluate
+from studylib.models.flows import ConditionalGlow
 
 
 def test_log_likelihood_matrix_matches_one_image_at_a_time():

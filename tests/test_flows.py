@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from studylib.config import Arch
-from studylib.flows import (
+from studylib.models.flows import (
     FLOWS,
     ActNorm,
     AffineCoupling,

@@ -14,11 +14,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from studylib import book
+from studylib.book import runner
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-ARTIFACTS = book.ROOT / "artifacts"
+ARTIFACTS = runner.ROOT / "artifacts"
 
 if not (CHROMIUM and CHROMEDRIVER):
     if os.environ.get("STUDYLIB_REQUIRE_BROWSER"):
@@ -34,7 +34,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """Build the HTML and serve it on localhost."""
-    out = book.html(tmp_path_factory.mktemp("book") / "html")
+    out = runner.html(tmp_path_factory.mktemp("book") / "html")
     handler = functools.partial(_QuietHandler, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -76,7 +76,7 @@ def _expected(md: Path) -> tuple[int, bool]:
     return images, math
 
 
-@pytest.mark.parametrize("md", book.chapters(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("md", runner.chapters(), ids=lambda p: p.stem)
 def test_chapter_page_renders(site, browser, md):
     browser.get(f"{site}/{md.stem}.html")
     title = next(line[2:] for line in md.read_text().splitlines() if line.startswith("# "))

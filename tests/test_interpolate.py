@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studylib import interpolate
 from studylib.config import Arch
-from studylib.flows import ConditionalGlow
+from studylib.measure import interpolate
+from studylib.models.flows import ConditionalGlow
 
 
 def test_path_endpoints_are_the_inputs_and_alphas_are_monotone():

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from studylib import book
+from studylib.book import runner
 
 pytest.importorskip("jupyterlab")
 tornado_websocket = pytest.importorskip("tornado.websocket")
@@ -35,7 +35,7 @@ def server(tmp_path):
     env = {**os.environ, "STUDYLIB_PROFILE": "smoke", "STUDYLIB_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={book.ROOT}"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={runner.ROOT}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

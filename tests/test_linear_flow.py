@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from studylib.attacks.pgd import pgd
-from studylib.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
+from studylib.models.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
 
 
 def _flow(dims: int, seed: int = 0) -> LinearFlow:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from studylib.memo import memo, memo_path
+from studylib.training.memo import memo, memo_path
 
 
 def test_memo_computes_once_per_key_and_recomputes_unreadable_files(tmp_path, monkeypatch):

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from studylib import zoo
 from studylib.config import Arch, get_profile
-from studylib.pixelcnn import ConditionalPixelCNN, discretized_logistic_log_prob
+from studylib.models.pixelcnn import ConditionalPixelCNN, discretized_logistic_log_prob
+from studylib.training import zoo
 
 LEVELS = torch.arange(256, dtype=torch.float64) * 2 / 255 - 1
 

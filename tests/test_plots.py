@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from studylib import plots  # noqa: E402
+from studylib.book import plots  # noqa: E402
 
 
 def _grid_lines_shown(ax) -> bool:

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from studylib.objectives import bits_per_dim, loss_and_stats
-from studylib.priors import ClassGaussianPrior, SplitPrior, dct_matrix
+from studylib.measure.evaluate import bits_per_dim
+from studylib.models.priors import ClassGaussianPrior, SplitPrior, dct_matrix
+from studylib.training.objectives import loss_and_stats
 
 
 def _randomised(prior: torch.nn.Module) -> torch.nn.Module:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from studylib import ledger, probe
+from studylib.benchmarks import probe
+from studylib.book import ledger
 from studylib.config import get_profile
-from studylib.train import learning_rate
+from studylib.training.loop import learning_rate
 
 
 def test_a_spent_budget_stops_the_run_at_its_own_schedule_and_caches_nothing(home):

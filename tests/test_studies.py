@@ -1,24 +1,20 @@
-"""Chapter 2 and 3 studies and the recipe appendix: Table 1 summaries and verdicts, the margin argument; and the
-layering: components never import the studies, chapters import only their own study."""
+"""Chapter 2 and 3 studies and the recipe appendix: Table 1 summaries and verdicts, the margin argument."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import math
-from pathlib import Path
 
-import jupytext
 import pytest
 import torch
 
-import studylib
-from studylib import book, evaluate, ledger
-from studylib.chapter import setup
+from studylib.book import ledger
+from studylib.book.chapter import setup
 from studylib.config import get_profile
+from studylib.measure import evaluate
 from studylib.studies import appendices, attacks, common, likelihood, recipe, training
-from studylib.train import TrainingDiverged
+from studylib.training.loop import TrainingDiverged
 
 
 def _row(objective, seed, acc, bpd):
@@ -130,61 +126,6 @@ def test_table1_on_smoke_models(home):
         training.table1(params, ["base"], seeds=0)
 
 
-PACKAGE = Path(studylib.__file__).parent
-STUDY_OF = {
-    "00_overview": "overview",
-    "01_theory": "theory",
-    "02_training": "training",
-    "03_likelihood": "likelihood",
-    "04_attacks": "attacks",
-    "05_interpolations": "interpolations",
-    "06_bg_mnist": "bg_mnist",
-    "07_flow_robustness": "flow_robustness",
-    "08_appendices": "appendices",
-    "09_recipe": "recipe",
-}
-
-
-def _imports(source: str) -> set[str]:
-    """Every module (and `from` name) a piece of Python imports, fully qualified."""
-    names = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return names
-
-
-def test_components_never_import_studies():
-    for path in PACKAGE.rglob("*.py"):
-        if path.relative_to(PACKAGE).parts[0] == "studies":
-            continue
-        found = {n for n in _imports(path.read_text()) if n.startswith("studylib.studies")}
-        assert not found, f"component {path.relative_to(PACKAGE)} imports {found}"
-
-
-def test_import_checker_sees_from_imports():
-    assert _imports("from studylib import studies\nimport studylib.studies.common") == {
-        "studylib.studies",
-        "studylib.studies.common",
-    }
-
-
-@pytest.mark.parametrize("md", book.chapters(), ids=lambda p: p.stem)
-def test_chapter_imports_only_its_study_chapter_and_ledger(md):
-    assert md.stem in STUDY_OF, f"{md.stem}: add it to STUDY_OF with its study module"
-    allowed = {"studylib.chapter", "studylib.ledger"}
-    if STUDY_OF[md.stem]:
-        allowed.add(f"studylib.studies.{STUDY_OF[md.stem]}")
-        assert (PACKAGE / "studies" / f"{STUDY_OF[md.stem]}.py").exists()
-    cells = jupytext.read(md).cells
-    code = "\n".join(c.source for c in cells if c.cell_type == "code")
-    ours = {n for n in _imports(code) if n.split(".")[0] == "studylib"}
-    stray = {n for n in ours if not any(n == a or n.startswith(a + ".") for a in allowed)}
-    assert not stray, f"{md.stem} imports {stray}; a chapter uses its study module, chapter and ledger only"
-
-
 def test_flow_robustness_deep_profiles_and_image_sets():
     from studylib.studies import flow_robustness as fr
 
@@ -203,8 +144,8 @@ def test_flow_robustness_deep_profiles_and_image_sets():
 
 
 def test_likelihood_attacks_are_memoised_per_model_set_and_budget(home, monkeypatch):
-    from studylib import zoo
     from studylib.studies import flow_robustness as fr
+    from studylib.training import zoo
 
     params, sizes = setup("mnist", profile="smoke"), fr.deep_sizes("smoke")
     prof = fr.deep_profile(params.profile, "mnist", "glow", adversarial=False)

@@ -13,8 +13,10 @@ import signal
 import pytest
 import torch
 
-from studylib import ablation, data, train, zoo
+from studylib import data
+from studylib.benchmarks import ablation
 from studylib.config import get_profile
+from studylib.training import loop, zoo
 
 SMOKE = get_profile("smoke")
 # Smaller than smoke: these tests train a dozen models; 20 steps keep them to seconds.
@@ -28,7 +30,7 @@ def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 def test_learning_rate_warms_up_then_decays():
     total = 100
-    lrs = [train.learning_rate(s, SMOKE, total) for s in range(total)]
+    lrs = [loop.learning_rate(s, SMOKE, total) for s in range(total)]
     assert lrs[0] == pytest.approx(SMOKE.lr / SMOKE.warmup_steps)
     assert lrs[SMOKE.warmup_steps] == pytest.approx(SMOKE.lr)
     assert lrs[-1] == pytest.approx(SMOKE.lr * SMOKE.lr_gamma)
@@ -68,13 +70,13 @@ def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home,
     profile = dataclasses.replace(TINY, **change)
     reference = zoo.get_model("mnist", "reweighted", profile, progress=False)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "interrupted"))
-    monkeypatch.setattr(zoo, "train", functools.partial(train.train, on_step=_interrupt_at(17)))
+    monkeypatch.setattr(zoo, "train", functools.partial(loop.train, on_step=_interrupt_at(17)))
     with pytest.raises(KeyboardInterrupt, match="step 17"):
         zoo.get_model("mnist", "reweighted", profile, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 17
     assert not (entry / "model.pt").exists()
-    monkeypatch.setattr(zoo, "train", train.train)
+    monkeypatch.setattr(zoo, "train", loop.train)
     resumed = zoo.get_model("mnist", "reweighted", profile, progress=False)
     assert _states_equal(reference, resumed)
     assert [h["loss"] for h in resumed.info["history"]] == [h["loss"] for h in reference.info["history"]]
@@ -91,7 +93,7 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
         return (x * float("nan") if calls["n"] > 12 else x), y
 
     monkeypatch.setattr(data.ImageDataset, "batch", poisoned)
-    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 12.*checkpoint") as err:
+    with pytest.raises(loop.TrainingDiverged, match="non-finite loss or gradient at step 12.*checkpoint") as err:
         zoo.get_model("mnist", "base", TINY, progress=False)
     assert err.value.step == 12  # a study reports where it failed, and the curve up to there
     assert err.value.history and all(0 < h["step"] <= 12 for h in err.value.history)
@@ -101,7 +103,7 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     # The divergence is recorded: asking again reports it at once, without training again.
     monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("trained again"))
-    with pytest.raises(train.TrainingDiverged, match="step 12.*delete it to train again") as again:
+    with pytest.raises(loop.TrainingDiverged, match="step 12.*delete it to train again") as again:
         zoo.get_model("mnist", "base", TINY, progress=False)
     assert again.value.step == 12 and again.value.history == err.value.history
 
@@ -172,7 +174,7 @@ def test_cache_key_changes_with_everything_that_determines_the_model():
 def test_cosine_schedule_warms_up_then_falls_to_zero():
     cosine = dataclasses.replace(SMOKE, lr_schedule="cosine")
     total = 100
-    lrs = [train.learning_rate(s, cosine, total) for s in range(total + 1)]
+    lrs = [loop.learning_rate(s, cosine, total) for s in range(total + 1)]
     assert lrs[cosine.warmup_steps] == pytest.approx(cosine.lr)
     after = lrs[cosine.warmup_steps :]
     assert all(a >= b for a, b in zip(after, after[1:], strict=False)) and lrs[-1] == pytest.approx(0)
@@ -188,7 +190,7 @@ def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
         torch.manual_seed(0)
         model = zoo.build_model("mnist", "split", profile.arch_for("mnist"))
         checkpoint = tmp_path / f"{profile.ema_decay}.pt"
-        train.train(
+        loop.train(
             model, train_data, objective="split", profile=profile, total_steps=steps, ce_weight=0.1,
             seed=0, checkpoint=checkpoint, device=torch.device("cpu"), progress=False,
             on_step=on_step and (lambda step: on_step(model)),
@@ -243,7 +245,7 @@ def test_no_crop_trains_on_the_images_as_they_are(monkeypatch, tmp_path):
     monkeypatch.setattr(data.ImageDataset, "batch", spy)
     for dataset, profile in [("mnist", dataclasses.replace(TINY, augment_mnist=False)), ("cifar10", TINY)]:
         model = zoo.build_model(dataset, "base", profile.arch_for(dataset))
-        train.train(
+        loop.train(
             model, data.load(dataset, "train", subset=64), objective="base", profile=profile, total_steps=2,
             ce_weight=0.0, seed=0, checkpoint=tmp_path / f"{dataset}.pt", device=torch.device("cpu"), progress=False,
         )  # fmt: skip
@@ -296,7 +298,7 @@ def test_snapshots_keep_the_weights_of_their_step_along_one_run(home):
     seen = {}
     model = zoo.build_model("mnist", "split", profile.arch_for("mnist"))
     torch.manual_seed(0)
-    train.train(
+    loop.train(
         model, data.load("mnist", "train", subset=64), objective="split", profile=profile, total_steps=20,
         ce_weight=0.1, seed=0, checkpoint=home / "c.pt", device=torch.device("cpu"), progress=False,
         on_step=lambda step: seen.update({step: {k: v.clone() for k, v in model.state_dict().items()}}),

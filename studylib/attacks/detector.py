@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from studylib.evaluate import nll_bpd, threshold
-from studylib.flows import ConditionalGlow
+from studylib.measure.evaluate import nll_bpd, threshold
+from studylib.models.flows import ConditionalGlow
 
 Target = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 import torch
 
-from studylib import evaluate, interpolate, paper, zoo
-from studylib.chapter import Params
+from studylib.book import paper
+from studylib.book.chapter import Params
+from studylib.book.ledger import claim
 from studylib.config import Arch, Profile, family
-from studylib.ledger import claim
+from studylib.measure import evaluate, interpolate
 from studylib.progress import bar
 from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set
-from studylib.train import TrainingDiverged
+from studylib.training import zoo
+from studylib.training.loop import TrainingDiverged
 
 
 @dataclass(frozen=True)

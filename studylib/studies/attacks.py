@@ -12,16 +12,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import bench, evaluate, paper, plots, zoo
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
-from studylib.chapter import Params
+from studylib.benchmarks import reference_attacks
+from studylib.book import paper, plots
+from studylib.book.chapter import Params
 from studylib.config import SNAPSHOTS, Profile
-from studylib.memo import memo
+from studylib.measure import evaluate
 from studylib.progress import bar
 from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
+from studylib.training import zoo
+from studylib.training.memo import memo
 
 ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
 
@@ -138,7 +141,7 @@ class Table2:
         }
 
     def claims(self) -> list[dict]:
-        from studylib.ledger import claim
+        from studylib.book.ledger import claim
 
         rows = []
         for objective, outcomes in self.outcomes.items():
@@ -361,19 +364,32 @@ def attack_nll(table):
     return fig
 
 
-def boundary_cost(dataset: str = "mnist", profile: str = "smoke") -> str:
-    """Our boundary attack against foolbox's on the same model and images, as measured by
-    `studylib bench --foolbox` (read from the ledger): success within eps and model queries."""
-    path = bench.boundary_path(dataset, profile)
+def against_foolbox(dataset: str = "mnist", profile: str = "quick") -> str:
+    """Our boundary and CW-L2 attacks against foolbox's on the same split model and images,
+    as recorded by `studylib bench --foolbox`: the boundary attack's success within eps and
+    model queries; CW-L2's share fooled, median L2 and share undetected within eps."""
+    path = reference_attacks.results_path(dataset, profile)
     if not path.exists():
-        return f"no boundary-attack comparison for {dataset}/{profile} yet: run `studylib bench --foolbox`"
+        return f"no comparison with foolbox for {dataset}/{profile} yet: run `studylib bench --foolbox`"
     recorded = json.loads(path.read_text())
-    lines = [f"{dataset} {profile} split model ({recorded['model']}), eps = {recorded['eps']:.3g}"]
-    for r in recorded["rows"]:
+    lines = [
+        f"{dataset} {profile} split model ({recorded['model']}), eps = {recorded['eps']:.3g}, "
+        f"T = {recorded['threshold_bpd']:.3f} bits/dim"
+    ]
+    for r in recorded["boundary"]:
         lines.append(
-            f"{r['attack']:<26} {r['budget']:<24} success {r['success_within_eps']:5.1f} %  "
+            f"{r['attack']:<30} {r['budget']:<24} success {r['success_within_eps']:5.1f} %  "
             f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
         )
+    for r in recorded["cw"]:
+        l2 = f"{r['median_l2']:.4f}" if r["median_l2"] is not None else "-"
+        lines.append(
+            f"{r['attack']:<30} {r['budget']:<24} fooled {r['fooled']:5.1f} %  median L2 {l2}  "
+            f"undetected within eps {r['undetected_count']}/{r['images']}  {r['seconds']:>6.1f} s"
+        )
+    theirs, ours = (r["median_l2"] for r in recorded["cw"])
+    if theirs and ours:
+        lines.append(f"CW-L2: our median L2 is {ours / theirs:.2f}x foolbox's (goal: at most 1.2x)")
     return "\n".join(lines)
 
 
@@ -458,7 +474,7 @@ def strength_figure(rows: list[dict], eps: float):
 
 def strength_claims(rows: list[dict]) -> list[dict]:
     """Ledger rows: CW-L2's undetected rate at each snapshot (the paper: 0-1 % on MNIST)."""
-    from studylib.ledger import claim
+    from studylib.book.ledger import claim
 
     return [
         claim(

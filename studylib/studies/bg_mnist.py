@@ -4,10 +4,11 @@ does BG-MNIST classify like MNIST and interpolate like CIFAR-10?"""
 
 from __future__ import annotations
 
-from studylib import data, paper, plots
-from studylib.chapter import Params
+from studylib import data
+from studylib.book import paper, plots
+from studylib.book.chapter import Params
+from studylib.book.ledger import claim
 from studylib.config import DATASETS, check_choice
-from studylib.ledger import claim
 from studylib.studies.common import class_samples, eval_set, metrics, model_for, train_info
 from studylib.studies.interpolations import (
     InterpolationStudy,

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import torch
 
-from studylib import data, evaluate, interpolate, plots, zoo
-from studylib.chapter import Params
-from studylib.flows import ConditionalGlow
-from studylib.memo import memo
+from studylib import data
+from studylib.book import plots
+from studylib.book.chapter import Params
+from studylib.measure import evaluate, interpolate
+from studylib.models.flows import ConditionalGlow
+from studylib.training import zoo
+from studylib.training.memo import memo
 
 
 def eval_set(params: Params, dataset: str | None = None) -> data.ImageDataset:

@@ -14,14 +14,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import data, evaluate, zoo
+from studylib import data
 from studylib.attacks.detector import FlowTarget
 from studylib.attacks.pgd import pgd
-from studylib.chapter import Params
+from studylib.book.chapter import Params
 from studylib.config import Arch, Profile, family
-from studylib.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
-from studylib.memo import memo
+from studylib.measure import evaluate
+from studylib.models.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
 from studylib.progress import bar
+from studylib.training import zoo
+from studylib.training.memo import memo
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def spectrum_change(rows: list[dict], eps: float) -> str:
 
 def claims(rows: list[dict], data_name: str) -> list[dict]:
     """Ledger rows: at each eps > 0, the robust fit's worst-case NLL gain and its clean cost."""
-    from studylib.ledger import claim
+    from studylib.book.ledger import claim
 
     out = []
     for eps in sorted({r["eps"] for r in rows if r["eps"] > 0}):
@@ -386,7 +388,7 @@ def attacks_figure(rows: list[dict], norm: str = "l2"):
 
 def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
     """Ledger rows: bits/dim before -> after at each model's largest L2 budget, per set."""
-    from studylib.ledger import claim
+    from studylib.book.ledger import claim
 
     largest = max(r["eps"] for r in rows if r["norm"] == "l2")
     return [

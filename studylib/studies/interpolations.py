@@ -9,10 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import evaluate, interpolate, paper, plots
-from studylib.chapter import Params
+from studylib.book import paper, plots
+from studylib.book.chapter import Params
+from studylib.book.ledger import claim
 from studylib.config import DATASETS, check_choice
-from studylib.ledger import claim
+from studylib.measure import evaluate, interpolate
 from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, model_for
 
 

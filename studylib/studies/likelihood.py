@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from studylib import evaluate
-from studylib.chapter import Params
-from studylib.ledger import claim
-from studylib.objectives import bits_per_dim
+from studylib.book.chapter import Params
+from studylib.book.ledger import claim
+from studylib.measure import evaluate
+from studylib.measure.evaluate import bits_per_dim
 from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
 
 

@@ -3,7 +3,7 @@ on a GPU (`studylib probe`) and the peer libraries on that GPU (`studylib bench 
 
 from __future__ import annotations
 
-from studylib import bench, probe
+from studylib.benchmarks import bench, probe
 
 
 def at_scale(profile: str = "paper", device: str = "cuda") -> tuple[str, str]:

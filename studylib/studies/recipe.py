@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import statistics
 
-from studylib import ablation, ledger
-from studylib.ablation import recipe_of
+from studylib.benchmarks import ablation
+from studylib.benchmarks.ablation import recipe_of
+from studylib.book import ledger
 from studylib.config import get_profile
 
 # Our goals for a `quick` model on the whole test set: (accuracy %, bits/dim at most).

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from studylib.plots import format_table
+from studylib.book.plots import format_table
 from studylib.theory import annulus
 from studylib.theory import annulus_symbolic as symbolic
 

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import torch
 
-from studylib import bench, data, paper, plots
-from studylib.chapter import Params
+from studylib import data
+from studylib.benchmarks import bench
+from studylib.book import paper, plots
+from studylib.book.chapter import Params
+from studylib.book.ledger import claim
 from studylib.config import OBJECTIVES, check_choice
-from studylib.flows import ConditionalGlow
-from studylib.ledger import claim
+from studylib.models.flows import ConditionalGlow
 from studylib.studies.common import class_samples, eval_set, metrics, model_for, train_info
 
 

@@ -7,9 +7,14 @@ import math
 import torch
 
 from studylib.data import ImageDataset
-from studylib.flows import ConditionalGlow
-from studylib.objectives import bits_per_dim
+from studylib.models.flows import ConditionalGlow
 from studylib.progress import bar as tqdm
+
+
+def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:
+    """bpd of 8-bit images scaled to unit-width intervals and dequantised with U(0, 1/256):
+    (NLL + D ln 256) / (D ln 2), D the unpadded dimension."""
+    return (nll_nats + dims * math.log(256)) / (dims * math.log(2))
 
 
 @torch.no_grad()

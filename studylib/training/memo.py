@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from studylib import paths
-from studylib.train import save_atomic
+from studylib.training.loop import save_atomic
 
 
 def results_dir() -> Path:

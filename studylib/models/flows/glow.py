@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from studylib.config import Arch, model_config
-from studylib.flows.actnorm import ActNorm
-from studylib.flows.base import Flow, FlowSequence
-from studylib.flows.coupling import AffineCoupling
-from studylib.flows.invconv import InvConv1x1
-from studylib.flows.reshape import ChannelPad, Split, Squeeze
-from studylib.priors import PRIORS
+from studylib.models.flows.actnorm import ActNorm
+from studylib.models.flows.base import Flow, FlowSequence
+from studylib.models.flows.coupling import AffineCoupling
+from studylib.models.flows.invconv import InvConv1x1
+from studylib.models.flows.reshape import ChannelPad, Split, Squeeze
+from studylib.models.priors import PRIORS
 
 
 def flow_step(channels: int, hidden: int) -> FlowSequence:

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studylib import ledger
+from studylib.book import ledger
 from studylib.config import Arch
-from studylib.flows.reshape import ChannelPad
-from studylib.priors import ClassGaussianPrior
-from studylib.zoo import build_model
+from studylib.models.flows.reshape import ChannelPad
+from studylib.models.priors import ClassGaussianPrior
+from studylib.training.zoo import build_model
 
 SIZE, CLASSES = 32, 10
 
@@ -33,11 +33,6 @@ def peers_path(profile: str, device: str = "cpu") -> Path:
     rows beside the CPU's, not over them)."""
     name = f"peers__{profile}.json" if device == "cpu" else f"peers__{profile}__{device}.json"
     return ledger.results_dir() / "bench" / name
-
-
-def boundary_path(dataset: str, profile: str) -> Path:
-    """Where `studylib bench --foolbox` records its rows."""
-    return ledger.results_dir() / "bench" / f"boundary__{dataset}__{profile}.json"
 
 
 @dataclass
@@ -120,7 +115,7 @@ def freia_glow(channels: int, arch: Arch) -> Contender:
     import FrEIA.framework as Ff
     import FrEIA.modules as Fm
 
-    from studylib.flows.coupling import coupling_net
+    from studylib.models.flows.coupling import coupling_net
 
     pad = _padded(channels)
     c = 2 * channels
@@ -368,58 +363,3 @@ def speedups(rows: list[dict]) -> dict[str, dict[str, float]]:
             "best": us["train_best"] / max(r["train_best"] for r in others),
         }
     return out
-
-
-class _Counting(nn.Module):
-    """A flow's class scores log p(x|y), counting model calls and images scored."""
-
-    def __init__(self, flow: nn.Module):
-        super().__init__()
-        self.flow, self.calls, self.images = flow, 0, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        self.images += len(x)
-        return self.flow.log_prob(x)
-
-
-def boundary_vs_foolbox(flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> list[dict]:
-    """foolbox's BoundaryAttack (`steps` steps, its default start) and then ours (early stop
-    within `eps`) with a third of foolbox's model queries per image, on the same flow and
-    images: success within `eps`, model calls, images scored, seconds."""
-    import foolbox as fb
-
-    from studylib.attacks.boundary import boundary_attack
-    from studylib.evaluate import nll_bpd
-
-    flow.eval()
-    counting = _Counting(flow).eval()
-    start = time.perf_counter()
-    fmodel = fb.PyTorchModel(counting, bounds=(-0.5, 0.5))
-    _, _, success = fb.attacks.BoundaryAttack(steps=steps)(fmodel, x, y, epsilons=[eps])
-    theirs = _attack_row("foolbox BoundaryAttack", success[0], counting, start, f"{steps} steps")
-    budget = max(1, theirs["images_scored"] // (3 * len(x)))
-    counting = _Counting(flow).eval()
-    start = time.perf_counter()
-
-    def target(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            scores = counting(images)
-        return scores, nll_bpd(scores, flow.n_dims)
-
-    result = boundary_attack(target, x, y, max_queries=budget, eps=eps, progress=False)
-    ok = result.success & (result.l2 <= eps)
-    ours = _attack_row("studylib boundary_attack", ok, counting, start, f"{budget} queries per image")
-    return [theirs, ours]
-
-
-def _attack_row(name: str, success: torch.Tensor, counting: _Counting, start: float, budget: str) -> dict:
-    return {
-        "attack": name,
-        "images": len(success),
-        "budget": budget,
-        "success_within_eps": round(100 * success.double().mean().item(), 1),
-        "model_calls": counting.calls,
-        "images_scored": counting.images,
-        "seconds": round(time.perf_counter() - start, 1),
-    }

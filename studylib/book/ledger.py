@@ -25,7 +25,7 @@ CHAPTERS = (
 
 
 # The committed `quick` run's results, in the repository.
-COMMITTED = Path(__file__).resolve().parents[1] / "book" / "results"
+COMMITTED = Path(__file__).resolve().parents[2] / "book" / "results"
 
 
 def results_dir() -> Path:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from studylib.evaluate import nll_bpd
-from studylib.flows import ConditionalGlow
+from studylib.measure.evaluate import nll_bpd
+from studylib.models.flows import ConditionalGlow
 from studylib.progress import bar as tqdm
 
 

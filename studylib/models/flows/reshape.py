@@ -7,8 +7,8 @@ import math
 
 import torch
 
-from studylib.flows.base import Flow
-from studylib.flows.coupling import AffineCoupling
+from studylib.models.flows.base import Flow
+from studylib.models.flows.coupling import AffineCoupling
 
 
 class Squeeze(Flow):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from studylib.flows.base import Flow
+from studylib.models.flows.base import Flow
 
 
 class ActNorm(Flow):

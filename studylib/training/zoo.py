@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
-from studylib import data, distributed, paths
+from studylib import data, paths
 from studylib.config import Arch, Profile, check_choice, family, get_profile, resolve_device
-from studylib.flows import FLOWS, ConditionalGlow
-from studylib.objectives import num_classes, prior_for
-from studylib.pixelcnn import ConditionalPixelCNN
-from studylib.train import TrainingDiverged, save_atomic, train
+from studylib.models.flows import FLOWS, ConditionalGlow
+from studylib.models.pixelcnn import ConditionalPixelCNN
+from studylib.training import distributed
+from studylib.training.loop import TrainingDiverged, save_atomic, train
+from studylib.training.objectives import num_classes, prior_for
 
 # Every model family the cache can hold, by the name its saved config carries.
 MODELS = {**FLOWS, "pixelcnn": ConditionalPixelCNN}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from studylib.flows.actnorm import ActNorm
-from studylib.flows.base import Flow, FlowSequence
-from studylib.flows.coupling import AffineCoupling, coupling_net
-from studylib.flows.glow import ConditionalGlow
+from studylib.models.flows.actnorm import ActNorm
+from studylib.models.flows.base import Flow, FlowSequence
+from studylib.models.flows.coupling import AffineCoupling, coupling_net
+from studylib.models.flows.glow import ConditionalGlow
 
 
 def checkerboard(height: int, width: int, parity: int, like: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import torch
 
-from studylib import bench, data, evaluate, ledger
+from studylib import data
+from studylib.benchmarks import bench
+from studylib.book import ledger
 from studylib.config import SNAPSHOTS, Arch, Profile, family, get_profile
-from studylib.zoo import build_model, get_model, spec
+from studylib.measure import evaluate
+from studylib.training.zoo import build_model, get_model, spec
 
 # One setting changed per lever, against the profile's `baseline`.
 LEVERS: dict[str, dict] = {

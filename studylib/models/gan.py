@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studylib.flows import ConditionalGlow
-from studylib.priors import select_rows
+from studylib.models.flows import ConditionalGlow
+from studylib.models.priors import select_rows
 
 
 class Discriminator(nn.Module):

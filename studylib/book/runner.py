@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from studylib import ledger
+from studylib.book import ledger
 from studylib.config import PROFILES, check_choice
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Execution metadata papermill adds that the committed notebooks do not keep.
 _VOLATILE = ("papermill", "execution", "widgets")
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studylib.config import FAMILIES, READOUTS
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -31,8 +33,6 @@ def _gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_scale: torch.Ten
 
 # Per-coordinate log-densities of the robust priors of appendix C.1 (location, log-scale).
 _DENSITIES = {"gaussian": _gaussian_log_prob, "laplace": _laplace_log_prob, "cauchy": _cauchy_log_prob}
-FAMILIES = ("gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy")
-READOUTS = ("corner", "lowpass")  # which coordinates of z the split prior reads as logits
 
 
 def select_rows(table: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -15,15 +15,15 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from studylib import distributed
 from studylib.attacks.pgd import pgd
 from studylib.config import Profile
 from studylib.data import ImageDataset
-from studylib.flows import ConditionalGlow
-from studylib.flows.actnorm import ActNorm
-from studylib.gan import Discriminator, gan_losses
-from studylib.objectives import loss_and_stats
+from studylib.models.flows import ConditionalGlow
+from studylib.models.flows.actnorm import ActNorm
+from studylib.models.gan import Discriminator, gan_losses
 from studylib.progress import bar as tqdm
+from studylib.training import distributed
+from studylib.training.objectives import loss_and_stats
 
 
 class TrainingDiverged(RuntimeError):

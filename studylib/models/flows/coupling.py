@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studylib.flows.base import Flow
+from studylib.models.flows.base import Flow
 
 
 def coupling_net(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import torch
 
-from studylib import data, evaluate, ledger
+from studylib import data
+from studylib.book import ledger
 from studylib.config import device_label, get_profile, resolve_device
-from studylib.train import train
-from studylib.zoo import build_model, spec
+from studylib.measure import evaluate
+from studylib.training.loop import train
+from studylib.training.zoo import build_model, spec
 
 
 def results_path(profile: str, device: str) -> Path:

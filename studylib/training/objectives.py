@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from studylib.config import TRAIN_OBJECTIVES, check_choice
-
-
-def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:
-    """bpd of 8-bit images scaled to unit-width intervals and dequantised with U(0, 1/256):
-    (NLL + D ln 256) / (D ln 2), D the unpadded dimension."""
-    return (nll_nats + dims * math.log(256)) / (dims * math.log(2))
+from studylib.measure.evaluate import bits_per_dim
 
 
 def prior_for(objective: str) -> str:

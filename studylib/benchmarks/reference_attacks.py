@@ -1,0 +1,137 @@
+"""Our attacks against foolbox's (the `bench` extra) on the same flow, images and budget:
+the boundary attack by its model queries, CW-L2 by the distance of what it returns and by
+how much of it the likelihood detector lets through (`studylib bench --foolbox`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from studylib.attacks.boundary import boundary_attack
+from studylib.attacks.cw import cw_l2
+from studylib.attacks.detector import Detector, FlowTarget
+from studylib.book import ledger
+
+
+def results_path(dataset: str, profile: str) -> Path:
+    """Where `studylib bench --foolbox` records its rows for a dataset's split model."""
+    return ledger.results_dir() / "bench" / f"foolbox__{dataset}__{profile}.json"
+
+
+class _Counting(nn.Module):
+    """A flow's class scores log p(x|y), counting model calls and images scored."""
+
+    def __init__(self, flow: nn.Module):
+        super().__init__()
+        self.flow, self.calls, self.images = flow, 0, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.images += len(x)
+        return self.flow.log_prob(x)
+
+
+def boundary_vs_foolbox(flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> list[dict]:
+    """foolbox's BoundaryAttack (`steps` steps, its default start) and then ours (early stop
+    within `eps`) with a third of foolbox's model queries per image, on the same flow and
+    images: success within `eps`, model calls, images scored, seconds."""
+    import foolbox as fb
+
+    from studylib.measure.evaluate import nll_bpd
+
+    flow.eval()
+    counting = _Counting(flow).eval()
+    start = time.perf_counter()
+    fmodel = fb.PyTorchModel(counting, bounds=(-0.5, 0.5))
+    _, _, success = fb.attacks.BoundaryAttack(steps=steps)(fmodel, x, y, epsilons=[eps])
+    theirs = _boundary_row("foolbox BoundaryAttack", success[0], counting, start, f"{steps} steps")
+    budget = max(1, theirs["images_scored"] // (3 * len(x)))
+    counting = _Counting(flow).eval()
+    start = time.perf_counter()
+
+    def target(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            scores = counting(images)
+        return scores, nll_bpd(scores, flow.n_dims)
+
+    result = boundary_attack(target, x, y, max_queries=budget, eps=eps, progress=False)
+    ok = result.success & (result.l2 <= eps)
+    ours = _boundary_row("studylib boundary_attack", ok, counting, start, f"{budget} queries per image")
+    return [theirs, ours]
+
+
+def _boundary_row(name: str, success: torch.Tensor, counting: _Counting, start: float, budget: str) -> dict:
+    return {
+        "attack": name,
+        "images": len(success),
+        "budget": budget,
+        "success_within_eps": round(100 * success.double().mean().item(), 1),
+        "model_calls": counting.calls,
+        "images_scored": counting.images,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def cw_vs_foolbox(
+    flow: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    detector: Detector,
+    steps: int,
+    search_steps: int,
+    lr: float,
+) -> list[dict]:
+    """foolbox's L2CarliniWagnerAttack and our `cw_l2` at the same budget (Adam steps per
+    binary-search step, search steps, step size; both from c = 1e-3) on the same flow and
+    images: the share that fools the classifier, the median L2 of those, and the share that
+    is misclassified, undetected by `detector` and within `eps` (Table 2's success)."""
+    import foolbox as fb
+
+    flow.eval()
+    target = FlowTarget(flow)
+    start = time.perf_counter()
+    fmodel = fb.PyTorchModel(_Counting(flow).eval(), bounds=(-0.5, 0.5))
+    attack = fb.attacks.L2CarliniWagnerAttack(
+        binary_search_steps=search_steps, steps=steps, stepsize=lr, initial_const=1e-3, abort_early=False
+    )  # its whole budget, as ours has
+    raw, _, found = attack(fmodel, x, y, epsilons=None)  # where none is found, raw holds zeros
+    rows = [_cw_row("foolbox L2CarliniWagnerAttack", raw, found, x, y, target, detector, eps, start)]
+    start = time.perf_counter()
+    result = cw_l2(target, x, y, steps=steps, search_steps=search_steps, lr=lr, c_init=1e-3, progress=False)
+    rows.append(_cw_row("studylib cw_l2", result.adversarial, result.success, x, y, target, detector, eps, start))
+    for r in rows:
+        r["budget"] = f"{steps} steps x {search_steps} searches, step {lr:.3g}"
+    return rows
+
+
+def _cw_row(
+    name: str,
+    adv: torch.Tensor,
+    found: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    target: FlowTarget,
+    detector: Detector,
+    eps: float,
+    start: float,
+) -> dict:
+    """What an attack returned, scored alike for both: fooled, its median L2, undetected within eps."""
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        scores, nll = target(adv)
+    fooled = found & (scores.argmax(1) != y)
+    l2 = (adv - x).flatten(1).norm(dim=1)
+    ok = fooled & ~detector.detected(nll) & (l2 <= eps)
+    return {
+        "attack": name,
+        "images": len(x),
+        "fooled": round(100 * fooled.double().mean().item(), 1),
+        "median_l2": l2[fooled].median().item() if fooled.any() else None,
+        "undetected_within_eps": round(100 * ok.double().mean().item(), 1),
+        "undetected_count": int(ok.sum()),
+        "seconds": round(seconds, 1),
+    }
