@@ -245,12 +245,13 @@ def _foolbox(args: argparse.Namespace) -> None:
     import torch
 
     from studylib import data
+    from studylib.attacks.cw import cw_lr
     from studylib.attacks.detector import Detector
     from studylib.benchmarks import reference_attacks
     from studylib.book import paper
     from studylib.config import get_profile
     from studylib.measure import evaluate
-    from studylib.studies.attacks import cw_lr, default_budgets
+    from studylib.studies.attacks import default_budgets
     from studylib.training import zoo
 
     if args.images < 1 or args.attack_steps < 1:

@@ -91,6 +91,48 @@ def test_cw_finds_the_analytic_minimal_perturbation():
     assert result.adversarial.min() >= -0.5 and result.adversarial.max() <= 0.5
 
 
+def _flow_scaled(classes: int = 10, dims: int = 64, scale: float = 100.0, n: int = 20):
+    """A linear classifier whose scores move by tens of nats per unit of pixel, as a flow's
+    log-likelihoods do, and images well inside the box (so the box never binds)."""
+    model = Linear(classes=classes, dims=dims)
+    model.w, model.b = scale * model.w, scale * model.b
+    gen = torch.Generator().manual_seed(1)
+    x = 0.1 * torch.randn(n, 1, 8, 8, generator=gen)
+    return model, x, model(x)[0].argmax(1)
+
+
+def test_cw_at_the_chapter_budget_lands_at_the_minimal_distance_of_flow_scaled_scores():
+    # Chapter 4's quick budget: 50 Adam steps x 4 binary-search steps, steps of 0.01. With
+    # c starting at 1 (the old default) the median example stopped 1.6x the exact distance away.
+    model, x, y = _flow_scaled()
+    exact = model.distance_to_boundary(x, y)
+    result = cw_l2(model, x, y, steps=50, search_steps=4, lr=0.01, progress=False)
+    assert result.success.all()
+    ratio = result.l2 / exact
+    assert (ratio >= 1 - 1e-4).all()  # never below the true minimum
+    assert ratio.median() <= 1.03, ratio
+    assert (result.l2 <= 1.05 * exact + 0.005).all(), ratio  # steps of 0.01 resolve a few thousandths
+    with pytest.raises(ValueError, match="c_init must be positive"):
+        cw_l2(model, x, y, c_init=0.0)
+
+
+def test_detection_aware_cw_is_never_worse_than_an_undetected_plain_example():
+    model, x, y = _flow_scaled(classes=3)
+    det = Detector.fit(model(x)[1], 0.75, dims=64)
+    plain = cw_l2(model, x, y, steps=50, search_steps=4, lr=0.01, progress=False)
+    aware = cw_l2(
+        model, x, y, steps=50, search_steps=4, lr=0.01, detector=det, warm_start=plain.adversarial, progress=False
+    )
+    undetected = plain.success & ~det.detected(model(plain.adversarial)[1])
+    assert undetected.any() and (~undetected).any()  # the case is not trivial either way
+    assert aware.success[undetected].all()
+    assert (aware.l2[undetected] <= plain.l2[undetected]).all()
+    _, nll = model(aware.adversarial)
+    assert not det.detected(nll[aware.success]).any()
+    with pytest.raises(ValueError, match="warm_start must have the images' shape"):
+        cw_l2(model, x, y, detector=det, warm_start=x[:2])
+
+
 def test_detection_aware_cw_never_returns_a_detected_success():
     model = Linear(classes=3)
     x, y = _batch(model)
@@ -191,7 +233,7 @@ def test_table2_rates_count_success_detection_and_budget():
 
 
 def test_cw_step_scales_with_the_budget():
-    from studylib.studies.attacks import cw_lr
+    from studylib.attacks.cw import cw_lr
 
     assert cw_lr(1.5) == pytest.approx(0.01)
     assert cw_lr(33 / 255) < 0.001

@@ -104,3 +104,13 @@ def test_chapter_imports_only_its_study_chapter_and_ledger(md):
     ours = {n for n in _imports(code) if n.split(".")[0] == "studylib"}
     stray = {n for n in ours if not any(n == a or n.startswith(a + ".") for a in allowed)}
     assert not stray, f"{md.stem} imports {stray}; a chapter uses its study module, chapter and ledger only"
+
+
+def test_the_public_api_is_reachable_from_the_package_root():
+    from studylib import data, evaluate, zoo
+    from studylib.measure import evaluate as measure_evaluate
+    from studylib.training import zoo as training_zoo
+
+    assert zoo is training_zoo and evaluate is measure_evaluate and callable(data.load)
+    with pytest.raises(AttributeError, match="no attribute 'nowhere'"):
+        studylib.nowhere  # noqa: B018

@@ -34,6 +34,14 @@ def margin(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return true - other
 
 
+def cw_lr(eps: float) -> float:
+    """CW-L2's Adam step for an L2 budget eps: eps / 150 (0.01 on MNIST as in Carlini & Wagner,
+    8.6e-4 on CIFAR-10). Adam's step sets how finely CW resolves a distance: on a quick
+    CIFAR-10 model, steps of 0.01 / 0.002 / 0.0005 returned adversarial examples at L2 of
+    about 0.22 / 0.046 / 0.011 for the same images, against eps = 0.13."""
+    return eps / 150
+
+
 def _to_tanh(x: torch.Tensor) -> torch.Tensor:
     scaled = (x - (LOW + HIGH) / 2) / ((HIGH - LOW) / 2)
     return torch.atanh(scaled.clamp(-1 + 1e-6, 1 - 1e-6))
@@ -50,18 +58,32 @@ def cw_l2(
     *,
     steps: int = 100,
     search_steps: int = 5,
-    c_init: float = 1.0,
+    c_init: float = 1e-3,
     lr: float = 0.01,
     kappa: float = 0.0,
     detector: Detector | None = None,
+    warm_start: torch.Tensor | None = None,
     progress: bool = True,
 ) -> AttackResult:
     """Untargeted CW-L2 in tanh space: minimise ||x' - x||^2 + c * max(0, margin + kappa)
     [+ c * max(0, NLL(x') - T) in nats when `detector` is given] with Adam, a binary search
     over c per image, and the best (smallest-L2) success tracked per image. A success is a
-    misclassification, and with a detector also NLL(x') <= T."""
+    misclassification, and with a detector also NLL(x') <= T.
+
+    c starts small and grows tenfold until it succeeds (Carlini & Wagner's 1e-3): a flow's
+    margin is a difference of log-likelihoods in nats, so a c near 1 makes the margin's
+    gradient dwarf that of ||x' - x||^2, Adam's second-moment estimate is set by it, and
+    once across the boundary the steps that pull x' back are too small to matter; on a
+    quick MNIST model that left CW ten times farther from the image than foolbox's.
+    `warm_start` (images like `x`, e.g. the plain attack's result) are candidates counted
+    before the search: a detection-aware attack never does worse than an undetected one it
+    was handed."""
     if steps < 1 or search_steps < 1:
         raise ValueError(f"steps and search_steps must be >= 1, got {steps}, {search_steps}")
+    if c_init <= 0:
+        raise ValueError(f"c_init must be positive, got {c_init}")
+    if warm_start is not None and warm_start.shape != x.shape:
+        raise ValueError(f"warm_start must have the images' shape {tuple(x.shape)}, got {tuple(warm_start.shape)}")
     n = len(x)
     w0 = _to_tanh(x)
     c = torch.full((n,), float(c_init), device=x.device)
@@ -71,6 +93,16 @@ def cw_l2(
     best_l2 = torch.full((n,), float("inf"), device=x.device)
     fooled_l2 = best_l2.clone()
     queries = torch.zeros(n, dtype=torch.long, device=x.device)
+    if warm_start is not None:
+        with torch.no_grad():
+            scores, nll = target(warm_start)
+        queries += 1
+        ok = margin(scores, y) < 0
+        l2 = (warm_start - x).flatten(1).norm(dim=1)
+        fooled_l2 = torch.where(ok, l2, fooled_l2)
+        if detector is not None:
+            ok = ok & ~detector.detected(nll)
+        best[ok], best_l2[ok] = warm_start[ok], l2[ok]
     desc = "CW-L2" + (" (detection-aware)" if detector else "")
     bar = tqdm(total=steps * search_steps, desc=desc, disable=not progress)
     with bar:
