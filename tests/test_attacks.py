@@ -222,14 +222,22 @@ def test_table2_rates_count_success_detection_and_budget():
     table = Table2("mnist", 1.5, 4)
     table.detectors["split"] = Detector(1.4, 1.0, 1.0, 16)
     table.outcomes["split"] = {"CW-L2": out}
-    text = table.text()
-    assert "25% (75%)" in text and "1% (100%)" in text and "not run" in text
-    assert table.claims()[0]["ours"] == "25 (75)" and table.claims()[0]["paper"] == "1 (100)"
-    table.outcomes["split"]["boundary + detection"] = out
-    readings = table.readings()
-    assert "split: CW-L2 fools but is detected: differs (25% (75%))" in readings
-    assert "split: detection-aware boundary fails: differs (25%)" in readings
-    assert not any("evades" in line for line in readings)  # no plain boundary run: not judged
+    text = table.markdown()
+    assert "| CW-L2 | split | 1 % | 25 % [5, 70] (1/4) | 100 % | 75 % [30, 95] (3/4) |" in text
+    assert "| boundary | split | 36 % | not run | 80 % | not run |" in text
+    undetected, fooled = table.claims()
+    assert undetected["ours"] == 25.0 and undetected["k"] == 1 and undetected["n"] == 4 and undetected["paper"] == 1
+    assert undetected["verdict"] == "differs" and fooled["verdict"] == "differs"  # 1 % and 100 % lie outside
+    # the boundary attack on the same images, undetected on all four: the ordering claim joins
+    caught_none = AttackResult(
+        result.adversarial, torch.ones(4, dtype=torch.bool), torch.zeros(4), result.queries, torch.zeros(4)
+    )
+    table.outcomes["split"]["boundary"] = Outcome(caught_none, torch.zeros(4), torch.ones(4, dtype=torch.bool))
+    ordering = table.claims()[-1]
+    assert ordering["kind"] == "directional" and ordering["ours"] == 75.0 and ordering["verdict"] == "holds"
+    assert any(
+        line.endswith("-> holds") and "boundary attack is undetected more often" in line for line in table.readings()
+    )
 
 
 def test_cw_step_scales_with_the_budget():

@@ -102,7 +102,7 @@ def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
     assert rows[0]["chapter"] == "01_theory" and rows[0]["ours"] == 94
     assert {"chapter": "02_training", "dataset": "", "profile": "", "quantity": "not yet run"} in rows
     text = ledger.markdown(rows)
-    assert "| 01_theory | - | smoke | d_min | — | 94 | derived |" in text
+    assert "| 01_theory | - | smoke | d_min | — | 94 |  |  | undecided | derived |" in text
     with pytest.raises(ValueError, match="unknown chapter"):
         ledger.record("99_nothing", [], profile="smoke")
 
@@ -143,3 +143,58 @@ def test_seeding_a_run_folder_replaces_older_copies_and_keeps_newer_ones(tmp_pat
     assert (results / "bench" / "peers.json").read_text() == "new"
     assert (results / "ledger.json").read_text() == "this run"
     assert (results / "only.json").read_text() == "x"
+
+
+def test_verdicts_follow_the_rule():
+    quantitative = ledger.quantitative("acc", 97.0, (96.0, 98.0), 99.3, n=100, k=97, of="images", method="Wilson")
+    assert quantitative["verdict"] == "differs"
+    assert ledger.quantitative("acc", 97.0, (96.0, 98.0), 97.5, n=100, of="images", method="Wilson")["verdict"] == (
+        "matches"
+    )
+    said = {"n": 10, "of": "pairs", "method": "bootstrap", "statement": "a > b"}
+    assert ledger.directional("a - b", 2.0, (0.5, 3.0), **said)["verdict"] == "holds"
+    assert ledger.directional("a - b", -2.0, (-3.0, -0.5), **said)["verdict"] == "fails"
+    assert ledger.directional("a - b", 0.5, (-0.5, 1.0), **said)["verdict"] == "inconclusive"
+    assert ledger.verdict(ledger.claim("old row", "28 (100)", "1 (100)")) == ledger.UNDECIDED
+    with pytest.raises(ValueError, match="outside its interval"):
+        ledger.directional("a - b", 5.0, (0.5, 3.0), **said)
+
+
+def test_recorded_verdicts_are_the_rules():
+    """A verdict in a committed ledger file is never typed by hand: it is what `verdict` gives."""
+    for entry in ledger.load_all(ledger.COMMITTED):
+        for c in entry["claims"]:
+            if "verdict" in c:
+                assert c["verdict"] == ledger.verdict(c), (entry["chapter"], c["name"])
+
+
+def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    said = {"n": 10, "of": "pairs", "method": "bootstrap", "statement": "a > b"}
+    claims = [
+        ledger.quantitative("acc", 97.0, (96.0, 98.0), 99.3, n=100, k=97, of="images", method="Wilson"),
+        ledger.directional("a - b", 2.0, (0.5, 3.0), **said),
+        ledger.claim("old row", 1.0),
+    ]
+    ledger.record("04_attacks", claims, profile="quick", dataset="mnist")
+    card = {r["chapter"]: r for r in ledger.scorecard(ledger.load_all())}
+    assert card["04_attacks"] == {
+        "chapter": "04_attacks",
+        "matches": 0,
+        "differs": 1,
+        "holds": 1,
+        "fails": 0,
+        "inconclusive": 0,
+        "undecided": 1,
+    }
+    text = ledger.scorecard_markdown(ledger.load_all())
+    assert "| 04_attacks | 0 | 1 | 1 | 0 | 0 | 1 |" in text and text.endswith("| all | 0 | 1 | 1 | 0 | 0 | 1 |")
+    table = ledger.markdown(ledger.table(ledger.load_all()))
+    assert "| 99.3 | 97 | [96, 98] | 97 of 100 images | differs |" in table
+
+
+def test_only_quick_runs_write_the_committed_ledger(monkeypatch, tmp_path):
+    monkeypatch.delenv("STUDYLIB_RESULTS", raising=False)
+    assert ledger.results_dir("quick") == ledger.COMMITTED
+    smoke = ledger.results_dir("smoke")
+    assert smoke != ledger.COMMITTED and smoke.parts[-3:] == ("build", "results", "smoke")

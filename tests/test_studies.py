@@ -69,7 +69,10 @@ def test_strength_attacks_every_snapshot_of_one_run(home):
     assert all(r["gap"] > 0 for r in rows)  # T sits above the median clean NLL
     text = attacks.strength_text(rows, 1.5)
     assert len(text.splitlines()) == len(rows) + 2 and f"{rows[-1]['bpd']:.3f}" in text
-    assert len(attacks.strength_claims(rows)) == len(rows)
+    (claim,) = attacks.strength_claims(rows)
+    assert claim["kind"] == "directional" and claim["n"] == 2 * len(rows[0]["cw_undetected_hits"])
+    first, last = (100 * sum(r["cw_undetected_hits"]) / r["n_images"] for r in (rows[0], rows[-1]))
+    assert claim["ours"] == pytest.approx(first - last) and claim["low"] <= claim["ours"] <= claim["high"]
 
 
 def _not_again(*args, **kwargs):
@@ -83,7 +86,7 @@ def test_attack_outcomes_are_memoised_per_model_images_and_budget(home, monkeypa
     for name in ("cw_l2", "boundary_attack"):
         monkeypatch.setattr(attacks, name, _not_again)
     again = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10))
-    assert again.text() == first.text()
+    assert again.markdown() == first.markdown()
     for attack, out in first.outcomes["split"].items():
         twin = again.outcomes["split"][attack]
         assert torch.equal(out.result.adversarial, twin.result.adversarial) and torch.equal(out.nll, twin.nll)

@@ -1,9 +1,10 @@
-"""Results ledger: each chapter records its key numbers beside the paper's as a small JSON
-file, which the overview chapter gathers into one "paper vs ours" table.
+"""Results ledger: each chapter records the papers' claims it tests as a small JSON file:
+our value with its 95 % interval and what it was computed over, the paper's value or
+statement, and a verdict computed from them by one rule (`RULE`, `verdict`). The overview
+gathers them into a scorecard and one "paper vs ours" table.
 
 Files go to $STUDYLIB_RESULTS, else the repository's book/results/ (the committed `quick`
-run). `studylib book run` points STUDYLIB_RESULTS elsewhere, so a smoke run never
-overwrites the committed results."""
+run; another profile's run writes under build/results/<profile>/ instead)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,13 @@ CHAPTERS = (
 COMMITTED = Path(__file__).resolve().parents[2] / "book" / "results"
 
 
-def results_dir() -> Path:
-    """Where ledger files are read and written."""
+def results_dir(profile: str | None = None) -> Path:
+    """Where ledger files are read and written: $STUDYLIB_RESULTS, else the committed run's
+    folder, which only `quick` runs write; another profile's run writes under build/results/."""
     value = os.environ.get("STUDYLIB_RESULTS")
-    return Path(value) if value else COMMITTED
+    if value:
+        return Path(value)
+    return COMMITTED if profile in (None, "quick") else COMMITTED.parents[1] / "build" / "results" / profile
 
 
 def claim(name: str, ours: float | str, paper: float | str | None = None, unit: str = "", note: str = "") -> dict:
@@ -40,11 +44,138 @@ def claim(name: str, ours: float | str, paper: float | str | None = None, unit: 
     return {"name": name, "ours": ours, "paper": paper, "unit": unit, "note": note}
 
 
+# Verdicts, decided by `verdict` from a claim's interval; the overview states the rule.
+QUANTITATIVE_VERDICTS = ("matches", "differs")
+DIRECTIONAL_VERDICTS = ("holds", "fails", "inconclusive")
+UNDECIDED = "undecided"  # a row recorded before intervals: a number, no interval, no verdict
+RULE = (
+    "A quantitative claim (a number the paper reports) *matches* when the paper's value lies "
+    "inside our 95 % interval and *differs* otherwise (the gap is ours minus the paper's). A "
+    "directional claim (an ordering the paper states in words) is measured as a difference in "
+    "the claimed direction: it *holds* when the difference's 95 % interval lies wholly on the "
+    "claimed side of zero, *fails* when it lies wholly on the other side, and is *inconclusive* "
+    "otherwise."
+)
+
+
+def quantitative(
+    name: str,
+    ours: float,
+    interval: tuple[float, float],
+    paper: float,
+    *,
+    n: int,
+    of: str,
+    method: str,
+    k: int | None = None,
+    unit: str = "",
+    source: str = "",
+    note: str = "",
+) -> dict:
+    """A number the paper reports, beside ours with its 95 % interval over `n` `of` (and, for
+    a rate, its count `k`), computed by `method`; `source` quotes where the paper says it."""
+    return _checked(
+        {
+            "kind": "quantitative",
+            "name": name,
+            "ours": ours,
+            "low": interval[0],
+            "high": interval[1],
+            "n": n,
+            "of": of,
+            "k": k,
+            "method": method,
+            "paper": paper,
+            "unit": unit,
+            "source": source,
+            "note": note,
+        }
+    )
+
+
+def directional(
+    name: str,
+    difference: float,
+    interval: tuple[float, float],
+    *,
+    n: int,
+    of: str,
+    method: str,
+    statement: str,
+    unit: str = "",
+    source: str = "",
+    note: str = "",
+) -> dict:
+    """An ordering the paper states in words, measured as a `difference` that is positive
+    when the statement is true, with its 95 % interval over `n` `of`."""
+    return _checked(
+        {
+            "kind": "directional",
+            "name": name,
+            "ours": difference,
+            "low": interval[0],
+            "high": interval[1],
+            "n": n,
+            "of": of,
+            "k": None,
+            "method": method,
+            "paper": statement,
+            "unit": unit,
+            "source": source,
+            "note": note,
+        }
+    )
+
+
+def _checked(c: dict) -> dict:
+    if not c["low"] <= c["ours"] <= c["high"]:
+        raise ValueError(f"{c['name']}: {c['ours']} lies outside its interval [{c['low']}, {c['high']}]")
+    if c["n"] < 1:
+        raise ValueError(f"{c['name']}: n must be >= 1, got {c['n']}")
+    c["verdict"] = verdict(c)
+    return c
+
+
+def verdict(c: dict) -> str:
+    """The verdict the rule (`RULE`) gives a claim; `UNDECIDED` for a row without an interval."""
+    if c.get("kind") == "quantitative":
+        return "matches" if c["low"] <= c["paper"] <= c["high"] else "differs"
+    if c.get("kind") == "directional":
+        if c["low"] > 0:
+            return "holds"
+        return "fails" if c["high"] < 0 else "inconclusive"
+    return UNDECIDED
+
+
+def scorecard(entries: list[dict]) -> list[dict]:
+    """Per chapter: how many of its claims match / differ, hold / fail / are inconclusive,
+    and how many rows are still undecided (recorded without an interval)."""
+    out = []
+    for chapter in CHAPTERS[1:]:
+        counts = dict.fromkeys((*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS, UNDECIDED), 0)
+        for e in entries:
+            if e["chapter"] == chapter:
+                for c in e["claims"]:
+                    counts[verdict(c)] += 1
+        out.append({"chapter": chapter, **counts})
+    return out
+
+
+def scorecard_markdown(entries: list[dict]) -> str:
+    """The scorecard as a Markdown table, one row per chapter and the total."""
+    rows = scorecard(entries)
+    keys = (*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS, UNDECIDED)
+    lines = ["| chapter | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    lines += [f"| {r['chapter']} | " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    lines.append("| all | " + " | ".join(str(sum(r[k] for r in rows)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def record(chapter: str, claims: list[dict], *, profile: str, seed: int = 0, dataset: str = "-") -> Path:
     """Write the chapter's claims for one (dataset, profile, seed); returns the file's path."""
     if chapter not in CHAPTERS:
         raise ValueError(f"unknown chapter {chapter!r}; allowed values: {', '.join(CHAPTERS)}")
-    folder = results_dir()
+    folder = results_dir(profile)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{chapter}__{dataset}__{profile}__seed{seed}.json"
     entry = {"chapter": chapter, "dataset": dataset, "profile": profile, "seed": seed, "claims": claims}
@@ -77,7 +208,10 @@ def table(entries: list[dict]) -> list[dict]:
                         "quantity": c["name"],
                         "paper": c["paper"],
                         "ours": c["ours"],
+                        "interval": (c["low"], c["high"]) if "low" in c else None,
+                        "n": _count(c),
                         "unit": c["unit"],
+                        "verdict": verdict(c),
                         "note": c["note"],
                     }
                 )
@@ -85,14 +219,36 @@ def table(entries: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    """The rows of `table` as a Markdown table (paper and ours side by side)."""
-    lines = ["| chapter | dataset | profile | quantity | paper | ours | note |", "|---|---|---|---|---|---|---|"]
+    """The rows of `table` as a Markdown table: paper, ours with its 95 % interval, over what, verdict."""
+    lines = [
+        "| chapter | dataset | profile | quantity | paper | ours | 95 % interval | over | verdict | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ours = "" if "ours" not in r else f"{_fmt(r['ours'])} {r['unit']}".strip()
         paper = "" if "paper" not in r else f"{_fmt(r['paper'])} {r['unit'] if r['paper'] is not None else ''}".strip()
-        cells = [r["chapter"], r["dataset"], r["profile"], r["quantity"], paper, ours, r.get("note", "")]
+        interval = f"[{_fmt(r['interval'][0])}, {_fmt(r['interval'][1])}]" if r.get("interval") else ""
+        cells = [
+            r["chapter"],
+            r["dataset"],
+            r["profile"],
+            r["quantity"],
+            paper,
+            ours,
+            interval,
+            r.get("n", ""),
+            r.get("verdict", ""),
+            r.get("note", ""),
+        ]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _count(c: dict) -> str:
+    """'k of n units' for a rate, 'n units' otherwise; empty for a row without one."""
+    if "n" not in c:
+        return ""
+    return f"{c['k']} of {c['n']} {c['of']}" if c.get("k") is not None else f"{c['n']} {c['of']}"
 
 
 def _fmt(value: object) -> str:

@@ -1,0 +1,42 @@
+"""The intervals: Wilson's against its closed form, the bootstrap's pairing and edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from studylib.measure.uncertainty import bootstrap, difference_of_rates, wilson
+
+
+@pytest.mark.parametrize(("k", "n"), [(28, 100), (0, 25), (25, 25), (7, 9)])
+def test_wilson_is_the_textbook_score_interval(k, n):
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    rate, low, high = wilson(k, n)
+    assert rate == pytest.approx(100 * p)
+    assert low == pytest.approx(100 * (centre - half), abs=1e-9) and high == pytest.approx(100 * (centre + half))
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson(5, 4)
+
+
+def test_pairing_narrows_the_interval_of_a_difference_on_the_same_images():
+    rng = np.random.default_rng(0)
+    base = rng.random(200) < 0.5
+    other = base | (rng.random(200) < 0.2)  # mostly the same images, a few more
+    paired = difference_of_rates(other, base, paired=True)
+    unpaired = difference_of_rates(other, base, paired=False)
+    assert paired[0] == unpaired[0] > 0
+    assert paired[2] - paired[1] < unpaired[2] - unpaired[1]
+    assert paired[1] > 0  # the paired interval sees the gain
+    assert difference_of_rates(np.ones(5), np.ones(5), paired=True) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_of_a_median_covers_it_and_is_reproducible():
+    values = np.arange(101.0)
+    first = bootstrap([values], lambda x, axis=-1: np.median(x, axis=axis))
+    assert first[0] == 50.0 and first[1] < 50.0 < first[2]
+    assert bootstrap([values], lambda x, axis=-1: np.median(x, axis=axis)) == first
