@@ -147,6 +147,20 @@ def verdict(c: dict) -> str:
     return UNDECIDED
 
 
+def describe(claims: list[dict]) -> str:
+    """One line per claim: ours with its 95 % interval and what it was computed over, the
+    paper's value (or 'the paper says so' for an ordering), and the verdict."""
+    lines = []
+    for c in claims:
+        paper = f"paper {_fmt(c['paper'])}" if c["kind"] == "quantitative" else "the paper says so"
+        unit = f" {c['unit']}" if c["unit"] else ""
+        lines.append(
+            f"{c['name']}: {_fmt(c['ours'])}{unit} [{_fmt(c['low'])}, {_fmt(c['high'])}] over {_count(c)}; "
+            f"{paper} -> {c['verdict']}"
+        )
+    return "\n".join(lines)
+
+
 def scorecard(entries: list[dict]) -> list[dict]:
     """Per chapter: how many of its claims match / differ, hold / fail / are inconclusive,
     and how many rows are still undecided (recorded without an interval)."""

@@ -122,17 +122,6 @@ class Table2:
                 lines.append(f"| {attack} | {objective} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
-    def readings(self) -> list[str]:
-        """Each claim of `claims` as a line: ours with its 95 % interval, the paper's, the verdict."""
-        lines = []
-        for c in self.claims():
-            paper_said = f"paper {c['paper']:g} %" if c["kind"] == "quantitative" else "paper: says so"
-            lines.append(
-                f"{c['name']}: {c['ours']:.0f} {c['unit']} [{c['low']:.0f}, {c['high']:.0f}] ({paper_said}) "
-                f"-> {c['verdict']}"
-            )
-        return lines
-
     def claims(self) -> list[dict]:
         """The ledger's claims: every cell of Table 2 that ran (undetected and fooled within
         eps, each a rate with its Wilson interval), and per model the paper's ordering, "CW-L2

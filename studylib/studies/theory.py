@@ -8,11 +8,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from studylib.book.ledger import directional
 from studylib.book.plots import format_table
+from studylib.measure.uncertainty import wilson
 from studylib.theory import annulus
 from studylib.theory import annulus_symbolic as symbolic
 
-__all__ = ["annulus", "symbolic", "format_table", "plot_construction_2d", "plot_dimension_scaling", "plot_attack"]
+__all__ = [
+    "annulus",
+    "symbolic",
+    "format_table",
+    "plot_construction_2d",
+    "plot_dimension_scaling",
+    "plot_attack",
+    "proposition_claims",
+]
 
 
 def plot_construction_2d(points: np.ndarray, labels: np.ndarray, Delta: float, arrows: int = 25) -> plt.Figure:
@@ -84,3 +94,73 @@ def plot_attack(points: np.ndarray, labels: np.ndarray, lam1: float, lam2: float
     right.legend()
     fig.tight_layout()
     return fig
+
+
+PROPOSITION = "Proposition 1 (appendix D): KL(q||p) < eps, KL(p||q) < eps, but with probability greater then 1/3"
+
+
+def proposition_claims(check: annulus.PropositionCheck, n_points: int, n_kl: int) -> list[dict]:
+    """Proposition 1's claims on one realised construction, each a directional claim whose
+    measured margin is positive when the claim holds: the share of samples attacked over 1/3
+    (a rate, Wilson's interval), the worst wrong-class confidence over 1 - delta, Delta over
+    the largest move, the smallest rise of log q (exact over the drawn points: a point
+    interval), and eps over each KL (Monte Carlo mean +- 1.96 standard errors)."""
+    a = check.attack
+    k = round(a.fraction_attacked * n_points)
+    rate, low, high = wilson(k, n_points)
+    where = f"eps = {check.eps}, delta = {check.delta}, Delta = {check.Delta}, d = {check.d}"
+    drawn = {"n": n_points, "of": "points drawn from p", "source": PROPOSITION, "note": where}
+    exact = {**drawn, "method": "extreme over the drawn points (exact given the draw)"}
+    claims = [
+        directional(
+            "share of samples attacked, above 1/3",
+            rate - 100 / 3,
+            (low - 100 / 3, high - 100 / 3),
+            method="Wilson",
+            statement="with probability greater than 1/3 over x ~ p there is an adversarial example",
+            unit="points",
+            **drawn,
+        ),
+        directional(
+            "worst wrong-class confidence q(1|x') above 1 - delta",
+            *_point(a.min_wrong_confidence - (1 - check.delta)),
+            statement="the model predicts the wrong class with confidence at least 1 - delta",
+            **exact,
+        ),
+        directional(
+            "Delta minus the largest move |x' - x|",
+            *_point(check.Delta - a.max_move),
+            statement="the adversarial example lies within Delta of x",
+            **exact,
+        ),
+        directional(
+            "smallest rise of log q from x to x'",
+            *_point(a.min_log_q_gain),
+            statement="the adversarial example is not detectable: q(x') is at least q(x)",
+            unit="nats",
+            **exact,
+        ),
+    ]
+    for name, (mean, se) in (("KL(p||q)", check.kl_data_model_mc), ("KL(q||p)", check.kl_model_data_mc)):
+        claims.append(
+            directional(
+                f"eps minus {name}",
+                check.eps - mean,
+                (check.eps - mean - 1.96 * se, check.eps - mean + 1.96 * se),
+                n=n_kl,
+                of="Monte Carlo draws",
+                method="Monte Carlo mean +- 1.96 standard errors",
+                statement=f"{name} < eps",
+                unit="nats",
+                source=PROPOSITION,
+                note=f"{where}; exact {name} = {getattr(check, _EXACT[name]):.4g}",
+            )
+        )
+    return claims
+
+
+_EXACT = {"KL(p||q)": "kl_data_model", "KL(q||p)": "kl_model_data"}
+
+
+def _point(value: float) -> tuple[float, tuple[float, float]]:
+    return value, (value, value)
