@@ -101,6 +101,9 @@ def test_needed_gap_and_margin_statistics():
     s = m.stats(0.95)
     assert s["threshold_bpd"] == pytest.approx(1.95) and s["threshold_recall"] == pytest.approx(96 / 101)
     assert s["wrong_below_threshold"] == pytest.approx(95 / 101)
+    spread, below = likelihood.claims({"mnist": m}, 0.95)
+    assert spread["verdict"] == "holds" and spread["ours"] == pytest.approx(m.correct_nats.std().item() - 0.7)
+    assert below["verdict"] == "holds" and below["ours"] == pytest.approx(100 * 95 / 101 - 50)
     assert s["median_gap_nats"] == pytest.approx(0.7) and s["median_gap_bpd"] == pytest.approx(0.001)
 
 
