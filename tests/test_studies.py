@@ -249,3 +249,29 @@ def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypat
     assert "2 seeds (98.60 % / 1.190, 98.40 % / 1.250), mean 98.50 % / 1.220" in check
     assert "3 full-budget recipes, 1 within the bits/dim goal" in check
     assert check.endswith("'stronger: combined, full budget', 97.90 % at 1.130: 0.60 points short")
+
+
+def test_interpolation_claims_decide_section_4_4():
+    from studylib.measure.interpolate import Paths
+    from studylib.studies import interpolations
+
+    alphas = torch.linspace(0, 1, 5)
+
+    def study(name, middle):  # 200 pairs whose middle point sits `middle` above the ends
+        nll = torch.ones(200, 5)
+        nll[:, 2] += middle
+        ones = torch.ones(200, 5)
+        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, Paths(alphas, nll, ones, ones))
+
+    mnist_nll = torch.linspace(0.0, 1.0, 200)  # the middle of most MNIST paths crosses T = 1.5
+    mnist = study("mnist", 0.0)
+    mnist.paths.nll[:, 2] += mnist_nll
+    studies = {"mnist": mnist, "cifar10": study("cifar10", -0.2)}
+    _, claims = interpolations.report(studies)
+    by_name = {c["name"]: c for c in claims}
+    below = by_name["mnist: paths entirely below T"]
+    assert below["k"] == int((mnist_nll <= 0.5).sum()) and below["n"] == 200 and below["verdict"] == "differs"
+    assert by_name["cifar10: paths entirely below T"]["verdict"] == "matches"  # 100 %, as the paper
+    assert by_name["mnist: mid-path NLL rise"]["verdict"] == "holds"
+    assert by_name["cifar10: mid-path NLL rise, negated"]["verdict"] == "holds"
+    assert by_name["paths entirely below T: CIFAR-10 minus MNIST"]["verdict"] == "holds"

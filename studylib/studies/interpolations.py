@@ -11,9 +11,10 @@ import torch
 
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
-from studylib.book.ledger import claim
+from studylib.book.ledger import directional, quantitative
 from studylib.config import DATASETS, check_choice
 from studylib.measure import evaluate, interpolate
+from studylib.measure.uncertainty import bootstrap, difference_of_rates, wilson
 from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, model_for
 
 
@@ -114,9 +115,71 @@ def report(studies: dict[str, InterpolationStudy]) -> tuple[str, list[dict]]:
             + f"\n  mid-path NLL rise          {s['mid_rise_bpd']:+.3f} bits/dim = {s['mid_rise_sd']:+.2f} clean-NLL sd"
             f"\n  paths whose middle rises   {100 * s['paths_rising']:6.1f} %"
         )
-        below = round(100 * s["paths_below_threshold"], 1)
-        claims += [
-            claim(f"{name}: paths below T", below, 100 * ref if ref is not None else None, "%", f"{s['pairs']} pairs"),
-            claim(f"{name}: mid-path NLL rise", round(s["mid_rise_sd"], 2), None, "clean-NLL sd"),
-        ]
+        below = study.paths.below(study.threshold_bpd)
+        rate, low, high = wilson(int(below.sum()), len(below))
+        if ref is not None:
+            claims.append(
+                quantitative(
+                    f"{name}: paths entirely below T",
+                    rate,
+                    (low, high),
+                    100 * ref,
+                    n=len(below),
+                    k=int(below.sum()),
+                    of="interpolation pairs",
+                    method="Wilson",
+                    unit="%",
+                    source=SOURCE,
+                    note=f"T at the {s['recall']:.1%} recall; paper {paper.INTERPOLATION_PAIRS[name]} pairs",
+                )
+            )
+        if name in RISE:
+            sign, statement = RISE[name]
+
+            def signed_mean(r, axis=-1, sign=sign):
+                return sign * np.mean(r, axis=axis)
+
+            value, low, high = bootstrap([study.paths.mid_rise().numpy()], signed_mean)
+            claims.append(
+                directional(
+                    f"{name}: mid-path NLL rise" + (", negated" if sign < 0 else ""),
+                    value,
+                    (low, high),
+                    n=len(below),
+                    of="interpolation pairs",
+                    method="bootstrap",
+                    statement=statement,
+                    unit="bits/dim",
+                    source="Section 4.4, Figure 4",
+                    note=f"{s['mid_rise_sd']:+.2f} clean-NLL sd",
+                )
+            )
+    if {"mnist", "cifar10"} <= studies.keys():
+        mnist, cifar = (studies[d].paths.below(studies[d].threshold_bpd).numpy() for d in ("mnist", "cifar10"))
+        diff, low, high = difference_of_rates(cifar, mnist, paired=False)
+        claims.append(
+            directional(
+                "paths entirely below T: CIFAR-10 minus MNIST",
+                diff,
+                (low, high),
+                n=len(mnist) + len(cifar),
+                of="interpolation pairs (both datasets)",
+                method="bootstrap",
+                statement="on MNIST few interpolation paths stay below T, on CIFAR-10 nearly all do",
+                unit="points",
+                source=SOURCE,
+            )
+        )
     return "\n".join(lines), claims
+
+
+SOURCE = (
+    "Section 4.4 (MNIST): interpolations all stay above the detection threshold, i.e. all intermediate images "
+    "are considered real by the model ... only in 0.5% of the cases; (CIFAR10) 100% of the interpolated images "
+    "lay above the detection threshold and none are detected as a non-image"
+)
+# Section 4.4's reading of Figure 4, per dataset: the sign of the mid-path NLL rise it states.
+RISE = {
+    "mnist": (1, "the likelihood goes down as alpha moves away from the real images"),
+    "cifar10": (-1, "the intermediate likelihood is even higher on average than on the real images"),
+}
