@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,44 +17,64 @@ from studylib.studies import appendices, attacks, common, likelihood, recipe, tr
 from studylib.training.loop import TrainingDiverged
 
 
-def _row(objective, seed, acc, bpd):
+def _row(objective, seed, acc, bpd, n=400):
+    """A Table 1 row on n test images with the given accuracy and mean bits/dim."""
+    correct = np.zeros(n, dtype=bool)
+    correct[: round(acc * n)] = True
+    spread = np.linspace(-0.05, 0.05, n)
     return {
         "objective": objective,
         "seed": seed,
         "accuracy": acc,
         "bpd": bpd,
+        "correct": correct,
+        "bpd_images": bpd + spread - spread.mean(),
         "train_seconds": 60.0,
         "trained_on": "cpu",
     }
 
 
 def test_table1_summary_spread_text_and_claims():
-    t = training.Table1("mnist", "quick", 100)
+    t = training.Table1("mnist", "quick", 400)
     t.rows = [
         _row("base", 0, 0.90, 1.50),
         _row("base", 1, 0.92, 1.54),
+        _row("base", 2, 0.91, 1.52),
         _row("reweighted", 0, 0.97, 1.60),
         _row("split", 0, 0.98, 1.58),
     ]
     s = t.summary()
-    assert s["base"]["accuracy"] == pytest.approx(91.0) and s["base"]["accuracy_sd"] == pytest.approx(math.sqrt(2))
+    assert s["base"]["accuracy"] == pytest.approx(91.0) and s["base"]["accuracy_sd"] == pytest.approx(1.0)
     assert s["split"]["accuracy_sd"] is None and s["split"]["paper"] == (99.3, 1.00)
     text = t.text()
-    assert "base" in text and "96.9" in text and "±1.4" in text
-    assert "lowest accuracy: base (paper: base) -> holds" in t.ordering()
-    assert "split <= reweighted in bits/dim: holds" in t.ordering()
-    assert "pays over base: +0.080 (paper +0.15)" in t.ordering()
+    assert "base" in text and "96.9" in text and "±1.0" in text
     claims = {c["name"]: c for c in t.claims()}
-    assert claims["split accuracy"]["ours"] == 98.0 and claims["split accuracy"]["paper"] == 99.3
+    base = claims["base accuracy"]
+    assert base["method"] == "t over seeds" and base["n"] == 3 and base["of"] == "seeds"
+    assert base["low"] < 91.0 < base["high"] and base["verdict"] == "differs"  # 96.9 lies far outside
+    split = claims["split accuracy"]
+    assert split["ours"] == 98.0 and split["paper"] == 99.3 and split["k"] == 392 and split["method"] == "Wilson"
+    assert claims["split bits/dim"]["method"] == "bootstrap" and claims["split bits/dim"]["ours"] == pytest.approx(1.58)
+    gained = claims["split over base: accuracy gained"]
+    assert gained["method"] == "paired bootstrap" and gained["ours"] == pytest.approx(98.0 - 90.0)
+    assert gained["verdict"] == "holds"  # base's first seed, on the same images
+    paid = claims["base over split: bits/dim saved"]
+    assert paid["ours"] == pytest.approx(1.58 - 1.50) and paid["verdict"] == "holds"
+    assert claims["split over reweighted: bits/dim saved"]["verdict"] == "holds"  # 1.58 < 1.60
 
 
-def test_ordering_reports_a_differing_result():
-    t = training.Table1("cifar10", "quick", 100)
-    t.rows = [_row("base", 0, 0.6, 4.0), _row("reweighted", 0, 0.5, 4.2), _row("split", 0, 0.55, 4.3)]
-    verdict = t.ordering()
-    assert "lowest accuracy: reweighted (paper: base) -> differs" in verdict
-    assert "split <= reweighted in bits/dim: differs" in verdict
-    assert "pays over base: +0.200 (paper +0.07)" in verdict
+def test_table1_orderings_over_seeds_use_welch():
+    t = training.Table1("cifar10", "quick", 400)
+    t.rows = [
+        _row(o, s, acc + 0.01 * s, bpd)
+        for o, acc, bpd in (("base", 0.6, 4.0), ("reweighted", 0.5, 4.2))
+        for s in range(3)
+    ]
+    claims = {c["name"]: c for c in t.claims()}
+    worse = claims["reweighted over base: accuracy gained"]
+    assert worse["method"] == "Welch t over seeds" and worse["ours"] == pytest.approx(-10.0)
+    assert worse["verdict"] == "fails"
+    assert claims["base over reweighted: bits/dim saved"]["ours"] == pytest.approx(0.2)
 
 
 def test_strength_attacks_every_snapshot_of_one_run(home):

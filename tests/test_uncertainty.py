@@ -40,3 +40,17 @@ def test_bootstrap_of_a_median_covers_it_and_is_reproducible():
     first = bootstrap([values], lambda x, axis=-1: np.median(x, axis=axis))
     assert first[0] == 50.0 and first[1] < 50.0 < first[2]
     assert bootstrap([values], lambda x, axis=-1: np.median(x, axis=axis)) == first
+
+
+def test_t_and_welch_intervals_over_seeds():
+    from scipy import stats
+
+    from studylib.measure.uncertainty import t_interval, welch_difference
+
+    mean, low, high = t_interval([97.97, 98.34, 97.62])
+    half = stats.t.ppf(0.975, 2) * np.std([97.97, 98.34, 97.62], ddof=1) / math.sqrt(3)
+    assert mean == pytest.approx(97.9767, abs=1e-4) and high - mean == pytest.approx(half)
+    diff, low, high = welch_difference([98.56, 98.36, 98.56], [97.97, 98.34, 97.62])
+    assert diff == pytest.approx(98.4933 - 97.9767, abs=1e-4) and low < diff < high
+    with pytest.raises(ValueError, match="at least two"):
+        t_interval([1.0])

@@ -60,3 +60,29 @@ def difference_of_rates(
         return 100 * (np.mean(a, axis=axis) - np.mean(b, axis=axis))
 
     return bootstrap([first, second], diff, paired=paired, seed=seed)
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """The mean of a few repeated measurements (seeds) with Student's t interval: (mean, low, high)."""
+    a = np.asarray(values, dtype=float)
+    if len(a) < 2:
+        raise ValueError(f"a t interval needs at least two measurements, got {len(a)}")
+    if np.ptp(a) == 0:  # identical measurements: no spread to scale t by
+        return float(a[0]), float(a[0]), float(a[0])
+    low, high = stats.t.interval(confidence, len(a) - 1, loc=a.mean(), scale=stats.sem(a))
+    return float(a.mean()), float(low), float(high)
+
+
+def welch_difference(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """Mean of `first` minus mean of `second` (e.g. two recipes over seeds) with Welch's t
+    interval: (difference, low, high)."""
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Welch's interval needs at least two measurements on each side")
+    diff = float(a.mean() - b.mean())
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread on either side
+        return diff, diff, diff
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    return diff, float(ci.low), float(ci.high)
