@@ -295,3 +295,34 @@ def test_interpolation_claims_decide_section_4_4():
     assert by_name["mnist: mid-path NLL rise"]["verdict"] == "holds"
     assert by_name["cifar10: mid-path NLL rise, negated"]["verdict"] == "holds"
     assert by_name["paths entirely below T: CIFAR-10 minus MNIST"]["verdict"] == "holds"
+
+
+def test_bg_mnist_claims_read_section_4_5():
+    from studylib.measure.interpolate import Paths
+    from studylib.studies import bg_mnist, interpolations
+
+    rows = [
+        {**_row("x", 0, acc, bpd), "dataset": name, "paper": (99, 1.1)}
+        for name, acc, bpd in (("mnist", 0.95, 1.2), ("bg-mnist-0", 0.93, 5.3), ("cifar10", 0.5, 4.7))
+    ]
+    alphas = torch.linspace(0, 1, 3)
+
+    def study(name, middle):
+        nll = torch.ones(100, 3)
+        nll[:, 1] += middle
+        ones = torch.ones(100, 3)
+        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, Paths(alphas, nll, ones, ones))
+
+    studies = {
+        "mnist": study("mnist", torch.linspace(0, 2, 100)),
+        "bg-mnist-0": study("bg-mnist-0", -0.1),
+        "cifar10": study("cifar10", -0.2),
+    }
+    text, claims = bg_mnist.verdict(rows, studies, "bg-mnist-0")
+    by_name = {c["name"]: c for c in claims}
+    assert by_name["bg-mnist-0 accuracy"]["k"] == 372 and by_name["bg-mnist-0 accuracy"]["verdict"] == "differs"
+    assert by_name["bg-mnist-0 classifies like MNIST: accuracy nearer MNIST's than CIFAR-10's"]["verdict"] == "holds"
+    paths = by_name["bg-mnist-0 interpolates like CIFAR-10: paths below T nearer CIFAR-10's share than MNIST's"]
+    assert paths["verdict"] == "holds" and paths["n"] == 300
+    assert by_name["bg-mnist-0 bits/dim minus CIFAR-10's"]["ours"] == pytest.approx(0.6)
+    assert text.count("-> holds") == 4

@@ -4,12 +4,15 @@ class-sample figure."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from studylib import data
 from studylib.book import plots
 from studylib.book.chapter import Params
 from studylib.measure import evaluate, interpolate
+from studylib.measure.evaluate import bits_per_dim
+from studylib.measure.uncertainty import bootstrap, wilson
 from studylib.models.flows import ConditionalGlow
 from studylib.training import zoo
 from studylib.training.memo import memo
@@ -74,6 +77,26 @@ def eval_interpolations(
 def metrics(params: Params, model: ConditionalGlow, test: data.ImageDataset) -> dict:
     """Accuracy and bits/dim of `model` on the test subset (from the memoised log-likelihoods)."""
     return evaluate.summarize(*eval_log_likelihoods(params, model, test), model.n_dims)
+
+
+def per_image(params: Params, model: ConditionalGlow, test: data.ImageDataset) -> dict:
+    """Per test image: classified correctly, and bits/dim under the true class (the units an
+    interval of accuracy or bits/dim is computed over)."""
+    ll, y = eval_log_likelihoods(params, model, test)
+    return {
+        "correct": (ll.argmax(1) == y).numpy(),
+        "bpd_images": bits_per_dim(-ll.gather(1, y[:, None]).squeeze(1), model.n_dims).numpy(),
+    }
+
+
+def image_estimate(row: dict, metric: str) -> tuple:
+    """Accuracy (%, Wilson) or mean bits/dim (bootstrap) of one model over its test images,
+    from `per_image`'s arrays in `row`: (value, low, high, n, of, k, method)."""
+    if metric == "accuracy":
+        k, n = int(row["correct"].sum()), len(row["correct"])
+        return (*wilson(k, n), n, "test images", k, "Wilson")
+    value = bootstrap([row["bpd_images"]], lambda x, axis=-1: np.mean(x, axis=axis))
+    return (*value, len(row["bpd_images"]), "test images", None, "bootstrap")
 
 
 def train_info(model: ConditionalGlow) -> dict:

@@ -17,10 +17,9 @@ from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
 from studylib.config import OBJECTIVES, check_choice
-from studylib.measure.evaluate import bits_per_dim
-from studylib.measure.uncertainty import bootstrap, t_interval, welch_difference, wilson
+from studylib.measure.uncertainty import bootstrap, t_interval, welch_difference
 from studylib.models.flows import ConditionalGlow
-from studylib.studies.common import class_samples, eval_log_likelihoods, eval_set, metrics, model_for, train_info
+from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
 
 
 @dataclass
@@ -122,12 +121,7 @@ class Table1:
         runs = self._seeds(objective)
         if len(runs) > 1:
             return (*t_interval(self._values(objective, metric)), len(runs), "seeds", None, "t over seeds")
-        first = runs[0]
-        if metric == "accuracy":
-            k = int(first["correct"].sum())
-            return (*wilson(k, len(first["correct"])), len(first["correct"]), "test images", k, "Wilson")
-        value = bootstrap([first["bpd_images"]], _mean)
-        return (*value, len(first["bpd_images"]), "test images", None, "bootstrap")
+        return image_estimate(runs[0], metric)
 
     def _difference(self, better: str, worse: str, metric: str) -> tuple:
         """How far `better` beats `worse` on `metric` (accuracy up, bits/dim down), with its
@@ -146,10 +140,6 @@ class Table1:
 
         value = bootstrap([first[key], second[key]], gain, paired=True)
         return (*value, len(first[key]), "test images (the same for both)", "paired bootstrap")
-
-
-def _mean(x, axis=-1):
-    return np.mean(x, axis=axis)
 
 
 SECTION_41 = (
@@ -178,13 +168,8 @@ def table1(params: Params, objectives: list[str], seeds: int = 1) -> Table1:
     for objective in objectives:
         for seed in range(params.seed, params.seed + seeds):
             model = model_for(params, objective, seed)
-            ll, y = eval_log_likelihoods(params, model, test)
-            per_image = {
-                "correct": (ll.argmax(1) == y).numpy(),
-                "bpd_images": bits_per_dim(-ll.gather(1, y[:, None]).squeeze(1), model.n_dims).numpy(),
-            }
-            scores = metrics(params, model, test)
-            result.rows.append({"objective": objective, "seed": seed, **scores, **per_image, **train_info(model)})
+            scores = {**metrics(params, model, test), **per_image(params, model, test)}
+            result.rows.append({"objective": objective, "seed": seed, **scores, **train_info(model)})
             result.models[f"{objective} seed {seed}"] = model
     return result
 
