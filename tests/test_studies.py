@@ -326,3 +326,39 @@ def test_bg_mnist_claims_read_section_4_5():
     assert paths["verdict"] == "holds" and paths["n"] == 300
     assert by_name["bg-mnist-0 bits/dim minus CIFAR-10's"]["ours"] == pytest.approx(0.6)
     assert text.count("-> holds") == 4
+
+
+def test_flow_robustness_claims_read_the_abstract():
+    from studylib.studies import flow_robustness as fr
+
+    x = fr.toy_data(400)
+    rows = fr.tradeoff(x[:300], x[300:], (0.0, 0.5), steps=30)
+    saved, paid = fr.claims(rows, "toy")
+    assert saved["n"] == 100 and saved["verdict"] == "holds"  # the robust fit lowers the attacked NLL
+    assert paid["verdict"] in ("holds", "inconclusive") and paid["ours"] > 0  # and costs clean NLL
+
+    def deep(model, name, before, after):
+        b = np.linspace(before - 0.1, before + 0.1, 50)
+        return {
+            "model": model,
+            "set": name,
+            "norm": "l2",
+            "eps": 2.0,
+            "before": before,
+            "after": after,
+            "below_median_before": 50.0,
+            "below_median_after": 0.0,
+            "before_images": b,
+            "after_images": b + (after - before),
+        }
+
+    deep_rows = [
+        deep("glow", "mnist", 1.6, 20.0),
+        deep("glow", "noise", 19.0, 14.0),
+        deep("glow + adversarial training", "mnist", 1.7, 7.0),
+    ]
+    claims = {c["name"]: c for c in fr.deep_claims(deep_rows, "mnist")}
+    assert claims["PGD L2 2 on glow, mnist (mnist model): bits/dim raised"]["ours"] == pytest.approx(18.4)
+    assert claims["PGD L2 2 on glow, noise (mnist model): bits/dim lowered"]["verdict"] == "holds"
+    boost = claims["glow + adversarial training on mnist: bits/dim after PGD L2 2, saved over the plain model"]
+    assert boost["ours"] == pytest.approx(13.0) and boost["verdict"] == "holds"
