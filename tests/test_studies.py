@@ -216,8 +216,7 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     rows = appendices.table(params, diverged)
     assert rows == {"Flow-GAN, weight 0.1": {"diverged_at": 7, "train_minutes": 0.5}}
     assert "diverged at step 7" in appendices.table_text(rows)
-    (row,) = appendices.claims(rows, "cifar10")
-    assert row["ours"] == "diverged at step 7" and row["paper"] == "no significant difference"
+    assert appendices.claims(rows, "cifar10") == []  # a diverged training measures nothing
     assert "diverged at step 7" in appendices.history_text(found["Flow-GAN, weight 0.1"][1], every=1)
 
 
@@ -362,3 +361,26 @@ def test_flow_robustness_claims_read_the_abstract():
     assert claims["PGD L2 2 on glow, noise (mnist model): bits/dim lowered"]["verdict"] == "holds"
     boost = claims["glow + adversarial training on mnist: bits/dim after PGD L2 2, saved over the plain model"]
     assert boost["ours"] == pytest.approx(13.0) and boost["verdict"] == "holds"
+
+
+def test_appendix_claims_read_no_difference_and_table_4():
+    def row(acc, bpd):
+        r = _row("x", 0, acc, bpd)
+        return {**r, "accuracy": 100 * acc}
+
+    rows = {
+        "Gaussian (chapter 2)": row(0.40, 5.0),
+        "Laplace": row(0.40, 5.4),
+        "Cauchy": row(0.60, 5.3),
+        "Flow-GAN, weight 0.1": {"diverged_at": 7, "train_minutes": 0.5},
+        "PixelCNN++, alpha 0": row(0.27, 4.0),
+        "PixelCNN++, alpha 1000": row(0.45, 9.0),
+    }
+    rows["Laplace"]["correct"] = np.roll(rows["Gaussian (chapter 2)"]["correct"], 100)  # as good, other images
+    claims = {c["name"]: c for c in appendices.claims(rows, "cifar10")}
+    assert claims["Laplace: accuracy minus the Gaussian prior's"]["verdict"] == "matches"  # 0 lies in its interval
+    assert claims["Cauchy: accuracy minus the Gaussian prior's"]["verdict"] == "differs"  # 20 points
+    assert not any(name.startswith("Flow-GAN") for name in claims)
+    assert claims["PixelCNN++, alpha 1000 accuracy"]["paper"] == 85.78
+    assert claims["PixelCNN++ alpha 1000 over alpha 0: accuracy gained"]["verdict"] == "holds"
+    assert claims["PixelCNN++ alpha 1000 over alpha 0: bits/dim paid"]["ours"] == pytest.approx(5.0)
