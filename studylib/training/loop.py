@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch.optim.swa_utils import AveragedModel
+from torch.torch_version import TorchVersion
 
 from studylib.attacks.pgd import pgd
 from studylib.config import Profile
@@ -90,6 +91,14 @@ def save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_safely(path: Path, map_location: str | torch.device = "cpu") -> object:
+    """torch.load that runs no code: tensors and plain Python types only (weights_only), so a
+    model file received from someone else cannot run anything on load. torch's own version
+    string, which model entries saved before this recorded as its class, is allowed."""
+    with torch.serialization.safe_globals([TorchVersion]):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
 @contextlib.contextmanager
 def _deferred_interrupt():
     """Turn Ctrl-C into a flag the loop checks between steps, so the state it saves is whole."""
@@ -162,7 +171,7 @@ def train(
     batches = torch.Generator().manual_seed(seed)
     step, history, window, seconds = 0, [], [], 0.0
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = load_safely(checkpoint, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None:

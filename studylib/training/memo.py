@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from studylib import paths
-from studylib.training.loop import save_atomic
+from studylib.training.loop import load_safely, save_atomic
 
 
 def results_dir() -> Path:
@@ -38,7 +38,7 @@ def memo(kind: str, key: dict, compute: Callable[[], dict[str, torch.Tensor]]) -
     path = memo_path(kind, key)
     if path.exists():
         try:
-            return torch.load(path, weights_only=True)
+            return load_safely(path)
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed
             warnings.warn(f"unreadable stored result {path.name} ({err}); recomputing it", stacklevel=2)
     value = compute()

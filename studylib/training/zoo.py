@@ -17,7 +17,7 @@ from studylib.config import Arch, Profile, check_choice, family, get_profile, re
 from studylib.models.flows import FLOWS, ConditionalGlow
 from studylib.models.pixelcnn import ConditionalPixelCNN
 from studylib.training import distributed
-from studylib.training.loop import TrainingDiverged, save_atomic, train
+from studylib.training.loop import TrainingDiverged, load_safely, save_atomic, train
 from studylib.training.objectives import num_classes, prior_for
 
 # Every model family the cache can hold, by the name its saved config carries.
@@ -112,7 +112,7 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
     try:
         if expected != _sha256(weights):
             raise CorruptEntry(f"checksum mismatch for {weights}")
-        saved = torch.load(weights, map_location=device, weights_only=False)
+        saved = load_safely(weights, device)
         model = _from_config(saved["config"])
         model.load_state_dict(saved["state_dict"])
     except CorruptEntry:
@@ -139,7 +139,7 @@ def _discard_if_unreadable(checkpoint: Path) -> None:
     if not checkpoint.exists():
         return
     try:
-        torch.load(checkpoint, map_location="cpu", weights_only=False)
+        load_safely(checkpoint)
     except Exception as err:
         warnings.warn(f"corrupt checkpoint {checkpoint} ({err}); training from scratch", stacklevel=3)
         checkpoint.unlink()
@@ -197,7 +197,7 @@ def get_model(
             record = {"message": str(err), "step": err.step, "history": err.history}
             (folder / DIVERGED).write_text(json.dumps(record, indent=1))
         raise
-    info = {"spec": model_spec, "key": folder.name, "device": dev.type, "torch": torch.__version__, **result}
+    info = {"spec": model_spec, "key": folder.name, "device": dev.type, "torch": str(torch.__version__), **result}
     info["processes"] = distributed.world()[1]
     if distributed.is_main():
         save_atomic({"config": model.config, "state_dict": model.cpu().state_dict(), "info": info}, folder / "model.pt")
@@ -228,7 +228,7 @@ def get_snapshots(
     for step in prof.snapshot_steps(prof.steps_for(dataset)):
         path = folder / f"snapshot-{step}.pt"
         try:
-            saved = torch.load(path, map_location=where, weights_only=False)
+            saved = load_safely(path, where)
             model = _from_config(final.config)
             model.load_state_dict(saved["state_dict"])
         except Exception as err:
