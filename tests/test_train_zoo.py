@@ -11,6 +11,8 @@ import os
 import pathlib
 import pickle
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -468,3 +470,64 @@ def test_compiled_training_goes_through_torch_compile_and_is_another_cache_entry
     assert zoo.get_model("mnist", "split", fast, progress=False).info["key"] == model.info["key"]
     assert len(compiled) == 1  # read from the cache, not trained again
     assert model.info["key"] != zoo.cache_key(zoo.spec("mnist", "split", TINY, 0))
+
+
+TWO_PROCESSES = """
+import functools, os, sys, time
+from studylib.training import zoo
+
+real = zoo.train
+
+
+def counted(*args, **kwargs):
+    with open(sys.argv[1], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    time.sleep(5)  # hold the lock long enough for the other process to ask for the model
+    return real(*args, **kwargs)
+
+
+zoo.train = counted
+model = zoo.get_model("mnist", "base", "smoke", progress=False)
+print(model.info["sha256"])
+"""
+
+
+def test_two_processes_asking_for_one_model_train_it_once(home, tmp_path):
+    log = tmp_path / "trained.log"
+    env = {**os.environ, "STUDYLIB_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TWO_PROCESSES, str(log)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=240) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err for _, err in outputs]
+    assert len(log.read_text().split()) == 1  # exactly one trained
+    (first, _), (second, _) = outputs
+    assert first.strip() == second.strip() != ""  # both ended with the same model
+    assert "waiting for process" in "".join(err for _, err in outputs)  # the other one said whom it waited for
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(home, tmp_path):
+    folder = zoo.models_dir() / "some-entry"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\nfrom studylib.training import zoo\n"
+            "with zoo.entry_lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()  # dies holding the lock
+    holder.wait()
+    with zoo.entry_lock(folder):  # the operating system released it: taken at once
+        assert (folder / zoo.LOCK).read_text().startswith(f"process {os.getpid()}")

@@ -4,10 +4,16 @@ the model; a corrupt entry is reported and rebuilt, never silently used."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import shutil
+import socket
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,6 +33,7 @@ MODELS = {**FLOWS, "pixelcnn": ConditionalPixelCNN}
 MODEL_VERSION = 1
 # An entry whose training diverged holds this record (message, step, curve) instead of a model.
 DIVERGED = "diverged.json"
+LOCK = "lock"  # held (flock) by the process training the entry
 
 
 class CorruptEntry(RuntimeError):
@@ -145,6 +152,34 @@ def _discard_if_unreadable(checkpoint: Path) -> None:
         checkpoint.unlink()
 
 
+@contextlib.contextmanager
+def entry_lock(folder: Path) -> Iterator[None]:
+    """Hold the entry's lock while training it, so that one process trains a model and any
+    other that asks for it waits, then loads it. The lock is the operating system's (flock):
+    a process that dies releases it, and the next one resumes from its checkpoint. Under
+    torchrun rank 0 holds it for all ranks."""
+    if not distributed.is_main():
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            print(f"waiting for {holder}, which is training {folder.name}", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)  # until it finishes, or dies and the OS releases it
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def get_model(
     dataset: str,
     objective: str,
@@ -170,6 +205,18 @@ def get_model(
             shutil.rmtree(folder)
     _raise_if_diverged(folder)
     train_data = data.load(dataset, "train", seed=seed)  # fails before anything is written
+    with entry_lock(folder):
+        if (folder / "model.pt").exists():  # another process trained it while this one waited
+            return _load_entry(folder, dev)
+        _raise_if_diverged(folder)
+        return _train_entry(folder, model_spec, prof, train_data, dev, progress)
+
+
+def _train_entry(
+    folder: Path, model_spec: dict, prof: Profile, train_data: data.ImageDataset, dev: torch.device, progress: bool
+) -> ConditionalGlow:
+    """Train the model of `model_spec` into its entry `folder` (resuming its checkpoint) and load it."""
+    dataset, objective, seed = model_spec["dataset"], model_spec["objective"], model_spec["seed"]
     checkpoint = folder / "checkpoint.pt"
     if distributed.is_main():  # under torchrun, rank 0 alone writes the entry
         folder.mkdir(parents=True, exist_ok=True)
