@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 import sys
+from pathlib import Path
 
 from studylib.config import DATASETS, DEVICES, LR_SCHEDULES, OBJECTIVES, PROFILES, READOUTS
 from studylib.data import DataError
@@ -51,8 +52,17 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="test accuracy and bits/dim of a model (trained first if not cached)")
     _model_args(p)
     p.add_argument("--subset", type=int, default=None, help="evaluate on this many test images (default: all)")
-    p = sub.add_parser("cache", help="list or clear the trained-model cache")
-    p.add_argument("action", choices=("list", "clear"))
+    p = sub.add_parser("cache", help="list, export, import or clear trained models")
+    p.add_argument("action", choices=("list", "export", "import", "clear"))
+    p.add_argument("file", nargs="?", default=None, help="import: the archive to import")
+    p.add_argument("--out", default=None, help="export: the archive to write (.tar.gz)")
+    p.add_argument("--profile", default=None, choices=PROFILES, help="export / clear: only this profile's models")
+    p.add_argument("--datasets", nargs="+", default=(), choices=DATASETS, help="export / clear: only these datasets")
+    p.add_argument(
+        "--chapters", nargs="+", default=(), help="export / clear: only models these chapters used (book run here)"
+    )
+    p.add_argument("--replace", action="store_true", help="import: replace entries already in the cache")
+    p.add_argument("--yes", action="store_true", help="clear: delete trained models without asking")
     p = sub.add_parser("bench", help="training and evaluation images/s of a GLOW size (a benchmark, not a test)")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--levels", type=int, default=3)
@@ -134,21 +144,34 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
     return result
 
 
-def _cache(action: str) -> None:
-    from studylib.training import memo, zoo
+def _cache(args: argparse.Namespace) -> None:
+    from studylib.book import runner
+    from studylib.training import archive, memo, zoo
 
-    folder = zoo.models_dir()
-    entries = sorted(folder.iterdir()) if folder.is_dir() else []
-    if action == "clear":
-        for entry in entries:
-            shutil.rmtree(entry)
-        results = memo.stored_results()
-        for path in results:
-            path.unlink()
-        print(f"removed {len(entries)} cache entries from {folder} and {len(results)} memoised results")
+    chapters = tuple(p.stem for p in runner.select(list(args.chapters))) if args.chapters else ()
+    selection = archive.Selection(args.profile, tuple(args.datasets), chapters)
+    chosen = selection != archive.Selection()
+    if args.action == "import":
+        if not args.file:
+            raise ValueError("cache import needs the archive: studylib cache import FILE")
+        imported, kept = archive.import_archive(Path(args.file), replace=args.replace)
+        print(f"imported {len(imported)} models into {zoo.models_dir()}; kept {len(kept)} already there")
+        for key in kept:
+            print(f"  kept {key} (--replace to overwrite it)")
+        return
+    entries = selection.entries()
+    if args.action == "export":
+        if not args.out:
+            raise ValueError("cache export needs --out FILE")
+        manifest = archive.export(Path(args.out), entries)
+        size = Path(args.out).stat().st_size / 2**20
+        print(f"exported {len(manifest['entries'])} trained models to {args.out} ({size:.1f} MiB)")
+        return
+    if args.action == "clear":
+        _clear(entries, chosen, args.yes)
         return
     if not entries:
-        print(f"no trained models in {folder}")
+        print(f"no trained models in {zoo.models_dir()}" + (" match the selection" if chosen else ""))
     for entry in entries:
         if (entry / "model.pt").exists():
             state = "trained"
@@ -156,8 +179,38 @@ def _cache(action: str) -> None:
             state = "diverged (recorded)"
         else:
             state = "in progress (checkpoint)"
-        size = sum(f.stat().st_size for f in entry.iterdir()) / 2**20
-        print(f"{entry.name:48s} {state:26s} {size:7.1f} MiB")
+        print(f"{entry.name:48s} {state:26s} {_mib(entry):7.1f} MiB  {archive.origin(entry)}")
+    if not chosen:
+        print(f"{len(memo.stored_results())} memoised results in {memo.results_dir()}")
+
+
+def _mib(entry: Path) -> float:
+    return sum(f.stat().st_size for f in entry.iterdir() if f.is_file()) / 2**20
+
+
+def _clear(entries: list[Path], chosen: bool, yes: bool) -> None:
+    """Show what would go, ask before deleting trained models (unless `yes`), then delete."""
+    from studylib.training import memo
+
+    results = [] if chosen else memo.stored_results()  # a selection keeps every memoised result
+    trained = [e for e in entries if (e / "model.pt").exists()]
+    for entry in entries:
+        print(f"  {entry.name:48s} {_mib(entry):7.1f} MiB")
+    total = sum(_mib(e) for e in entries)
+    print(f"{len(entries)} entries ({len(trained)} trained, {total:.1f} MiB) and {len(results)} memoised results")
+    if not entries and not results:
+        return
+    if trained and not yes:
+        if not sys.stdin.isatty():
+            raise ValueError("cache clear would delete trained models: add --yes to confirm (not a terminal)")
+        if input("delete them? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return
+    for entry in entries:
+        shutil.rmtree(entry)
+    for path in results:
+        path.unlink()
+    print(f"removed {len(entries)} cache entries and {len(results)} memoised results")
 
 
 def _book(args: argparse.Namespace) -> None:
@@ -383,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             if result:  # under torchrun, rank 0 reports
                 print(json.dumps(result, indent=2))
         elif args.command == "cache":
-            _cache(args.action)
+            _cache(args)
         elif args.command == "book":
             _book(args)
         elif args.command == "ablate":
@@ -401,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print(f"\ninterrupted: {err}", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, DataError, TrainingDiverged) as err:
+    except (ValueError, FileNotFoundError, DataError, TrainingDiverged) as err:  # ArchiveRefused too
         print(f"studylib: error: {err}", file=sys.stderr)
         return 1
     return 0

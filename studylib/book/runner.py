@@ -120,7 +120,7 @@ def run(profile: str, names: list[str] | None = None, out: Path | None = None, r
             jupytext.write(jupytext.read(md), source)
             started = time.perf_counter()
             print(f"running {md.stem} at {profile} ...", flush=True)
-            with peak_memory() as peak:
+            with peak_memory() as peak, _env(STUDYLIB_CHAPTER=md.stem):  # the cache notes who used a model
                 papermill.execute_notebook(source, out / f"{md.stem}.ipynb", cwd=str(md.parent), progress_bar=False)
             source.unlink()
             seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@ periodic checkpoints, exact resume after an interrupt, and a tqdm progress bar."
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import signal
@@ -91,7 +92,7 @@ def save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_safely(path: Path, map_location: str | torch.device = "cpu") -> object:
+def load_safely(path: Path | io.BytesIO, map_location: str | torch.device = "cpu") -> object:
     """torch.load that runs no code: tensors and plain Python types only (weights_only), so a
     model file received from someone else cannot run anything on load. torch's own version
     string, which model entries saved before this recorded as its class, is allowed."""

@@ -34,6 +34,7 @@ MODEL_VERSION = 1
 # An entry whose training diverged holds this record (message, step, curve) instead of a model.
 DIVERGED = "diverged.json"
 LOCK = "lock"  # held (flock) by the process training the entry
+USED_BY = "used_by.json"  # the chapters that asked for the entry under `studylib book run`
 
 
 class CorruptEntry(RuntimeError):
@@ -180,6 +181,21 @@ def entry_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def used_by(folder: Path) -> list[str]:
+    """The chapters that asked for this entry while `studylib book run` ran them here."""
+    path = folder / USED_BY
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def _note_use(folder: Path) -> None:
+    """Record the running chapter ($STUDYLIB_CHAPTER, set by the book runner) as a user of the entry."""
+    chapter = os.environ.get("STUDYLIB_CHAPTER")
+    if not chapter or not distributed.is_main() or chapter in used_by(folder):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / USED_BY).write_text(json.dumps(sorted({*used_by(folder), chapter})))
+
+
 def get_model(
     dataset: str,
     objective: str,
@@ -197,6 +213,7 @@ def get_model(
     model_spec = spec(dataset, objective, prof, seed, ce_weight)
     dev = resolve_device(device)
     folder = models_dir() / cache_key(model_spec)
+    _note_use(folder)
     if (folder / "model.pt").exists():
         try:
             return _load_entry(folder, dev)
