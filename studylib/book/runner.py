@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -204,7 +205,19 @@ def _merge_streams(outputs: list) -> list:
     for output in merged:
         if output.get("output_type") == "stream":
             output["text"] = collapse_carriage_returns(output["text"])
-    return merged
+            if output["name"] == "stderr":
+                output["text"] = drop_progress_bars(output["text"])
+    return [o for o in merged if o.get("output_type") != "stream" or o["text"].strip()]
+
+
+_BAR = re.compile(r"\d+%\|.*\|\s*\S+/\S+ \[|^[^:\n]*: \d+it \[")  # tqdm: "desc: 40%|####  | 4/10 [..."
+
+
+def drop_progress_bars(text: str) -> str:
+    """A stream's text without tqdm's bars and cursor moves: the committed notebooks keep
+    what a chapter printed, not how long each loop took on the machine that ran it."""
+    text = text.replace("\x1b[A", "")
+    return "\n".join(line for line in text.split("\n") if not _BAR.search(line))
 
 
 def sync(profile: str = "quick", names: list[str] | None = None, out: Path | None = None, root: Path = ROOT) -> None:
