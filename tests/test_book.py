@@ -201,7 +201,7 @@ def test_only_quick_runs_write_the_committed_ledger(monkeypatch, tmp_path):
 
 
 def test_progress_bars_and_cursor_moves_leave_the_committed_outputs():
-    text = "CW-L2: 100%|##########| 10/10 [00:00<00:00, 52.94it/s]\n\x1b[Adone\nsnapshots: 3it [00:01, 2.1it/s]\n50% kept\n"
+    text = "CW-L2: 100%|######| 10/10 [00:00<00:00, 52.9it/s]\n\x1b[Adone\nsnapshots: 3it [00:01, 2.1it/s]\n50% kept\n"
     assert runner.drop_progress_bars(text) == "done\n50% kept\n"
     outputs = [{"output_type": "stream", "name": "stderr", "text": "CW-L2:  10%|#  | 1/10 [00:01<00:09]\r"}]
     assert runner._merge_streams(outputs) == []  # a stream of nothing but bars goes entirely

@@ -46,8 +46,8 @@ def test_table1_summary_spread_text_and_claims():
     s = t.summary()
     assert s["base"]["accuracy"] == pytest.approx(91.0) and s["base"]["accuracy_sd"] == pytest.approx(1.0)
     assert s["split"]["accuracy_sd"] is None and s["split"]["paper"] == (99.3, 1.00)
-    text = t.text()
-    assert "base" in text and "96.9" in text and "±1.0" in text
+    text = t.markdown()
+    assert "| base | 96.9 % | 91.0 % [88.5, 93.5] | 0.95 | 1.520 [1.470, 1.570] | 3 |" in text
     claims = {c["name"]: c for c in t.claims()}
     base = claims["base accuracy"]
     assert base["method"] == "t over seeds" and base["n"] == 3 and base["of"] == "seeds"

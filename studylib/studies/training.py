@@ -51,19 +51,20 @@ class Table1:
             }
         return out
 
-    def text(self) -> str:
-        """Table 1 as aligned text: the paper's numbers beside ours."""
+    def markdown(self) -> str:
+        """Table 1 as a Markdown table: the paper's numbers beside ours, each of ours with its
+        95 % interval (over seeds where there are several, else over the test images)."""
         lines = [
-            f"Table 1, {self.dataset}, profile {self.profile}, {self.n_test} test images",
-            f"{'objective':<11} {'paper acc %':>11} {'ours acc %':>12} {'paper bpd':>10} {'ours bpd':>12} "
-            f"{'seeds':>5} {'train min':>9} {'on':>4}",
+            f"Table 1, {self.dataset}, profile {self.profile}, {self.n_test} test images\n",
+            "| objective | accuracy: paper | accuracy: ours | bits/dim: paper | bits/dim: ours | seeds | minutes | on |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for objective, s in self.summary().items():
-            sd_a = f"±{s['accuracy_sd']:.1f}" if s["accuracy_sd"] is not None else ""
-            sd_b = f"±{s['bpd_sd']:.2f}" if s["bpd_sd"] is not None else ""
+            acc, bpd = (self._estimate(objective, m) for m in ("accuracy", "bits/dim"))
             lines.append(
-                f"{objective:<11} {s['paper'][0]:>11.1f} {s['accuracy']:>7.1f}{sd_a:>5} {s['paper'][1]:>10.2f} "
-                f"{s['bpd']:>7.2f}{sd_b:>5} {s['seeds']:>5} {s['train_minutes']:>9.1f} {s['trained_on']:>4}"
+                f"| {objective} | {s['paper'][0]:.1f} % | {acc[0]:.1f} % [{acc[1]:.1f}, {acc[2]:.1f}] | "
+                f"{s['paper'][1]:.2f} | {bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}] | {s['seeds']} | "
+                f"{s['train_minutes']:.1f} | {s['trained_on']} |"
             )
         return "\n".join(lines)
 
