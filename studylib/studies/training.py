@@ -56,7 +56,7 @@ class Table1:
         95 % interval (over seeds where there are several, else over the test images)."""
         lines = [
             f"Table 1, {self.dataset}, profile {self.profile}, {self.n_test} test images\n",
-            "| objective | accuracy: paper | accuracy: ours | bits/dim: paper | bits/dim: ours | seeds | minutes | on |",
+            "| objective | accuracy: paper | accuracy: ours | bits/dim: paper | bits/dim: ours | seeds | min | on |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for objective, s in self.summary().items():
