@@ -182,7 +182,7 @@ def tradeoff(params: Params, weights: list[float]) -> list[dict]:
     points = []
     for objective, w in [("base", None), ("reweighted", None), *[("reweighted", float(w)) for w in weights]]:
         model = model_for(params, objective, params.seed, ce_weight=w, dataset="mnist")
-        points.append({**metrics(params, model, test), **train_info(model)})
+        points.append({**metrics(params, model, test), **per_image(params, model, test), **train_info(model)})
     unique = {p["ce_weight"]: p for p in points}
     return [unique[w] for w in sorted(unique)]
 
@@ -209,9 +209,19 @@ def training_curves(histories: dict[str, list[dict]]):
 
 
 def tradeoff_figure(points: list[dict]):
-    """Accuracy against bits/dim as the cross-entropy weight w grows (Chapter 2)."""
+    """Accuracy against bits/dim as the cross-entropy weight w grows, each point with its 95 %
+    intervals over the test images (Wilson; bootstrap) (Chapter 2)."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.plot([p["bpd"] for p in points], [100 * p["accuracy"] for p in points], "o-")
+    acc = np.array([image_estimate(p, "accuracy")[:3] for p in points])
+    bpd = np.array([image_estimate(p, "bits/dim")[:3] for p in points])
+    ax.errorbar(
+        bpd[:, 0],
+        acc[:, 0],
+        xerr=[bpd[:, 0] - bpd[:, 1], bpd[:, 2] - bpd[:, 0]],
+        yerr=[acc[:, 0] - acc[:, 1], acc[:, 2] - acc[:, 0]],
+        fmt="o-",
+        capsize=3,
+    )
     for p in points:
         ax.annotate(f"w={p['ce_weight']:g}", (p["bpd"], 100 * p["accuracy"]), textcoords="offset points", xytext=(5, 5))
     ax.set(xlabel="bits/dim (test)", ylabel="accuracy (%)", title="classification vs likelihood")
