@@ -53,7 +53,8 @@ def test_train_then_cache_list_and_clear(home):
     assert result["cache_key"] in listed.stdout and "trained" in listed.stdout
     (home / "results").mkdir()
     (home / "results" / "test-ll-0123.pt").write_bytes(b"a memoised result")
-    cleared = run("cache", "clear", home=home)
+    assert run("cache", "clear", home=home).returncode == 1  # not a terminal: it asks for --yes
+    cleared = run("cache", "clear", "--yes", home=home)
     assert "removed 1 cache entries" in cleared.stdout and "and 1 memoised results" in cleared.stdout
     assert not list((home / "results").iterdir())
     assert "no trained models" in run("cache", "list", home=home).stdout
