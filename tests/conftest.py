@@ -21,3 +21,13 @@ def home(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "home"
     monkeypatch.setenv("STUDYLIB_HOME", str(folder))
     return folder
+
+
+class RunsCode:
+    """A pickle payload that creates `marker` when unpickled: what a hostile model file carries."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))

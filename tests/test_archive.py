@@ -15,6 +15,7 @@ import tarfile
 
 import pytest
 import torch
+from conftest import RunsCode
 
 from studylib.config import get_profile
 from studylib.training import archive, zoo
@@ -120,20 +121,12 @@ def test_a_model_posing_as_another_is_refused(exported, tmp_path):
     _refused(_write(tmp_path / "pose.tar.gz", renamed), "the key does not match its spec")
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 def test_a_model_file_that_would_run_code_is_refused_and_runs_nothing(exported, tmp_path):
     key, out, _ = exported
     marker = tmp_path / "ran"
     members = _members(out)
     buffer = io.BytesIO()
-    torch.save({"config": {}, "state_dict": {}, "info": {"payload": _RunsCode(marker)}}, buffer)
+    torch.save({"config": {}, "state_dict": {}, "info": {"payload": RunsCode(marker)}}, buffer)
     members[f"models/{key}/model.pt"] = buffer.getvalue()
     manifest = _manifest(members)
     manifest["entries"][0]["files"]["model.pt"] = hashlib.sha256(buffer.getvalue()).hexdigest()

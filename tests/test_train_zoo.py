@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import math
 import os
-import pathlib
 import pickle
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import sys
 
 import pytest
 import torch
+from conftest import RunsCode
 
 from studylib import data
 from studylib.benchmarks import ablation
@@ -133,30 +133,20 @@ def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
     assert _states_equal(reference, rebuilt)
 
 
-class _RunsCode:
-    """A pickle payload that creates `marker` when unpickled: what a hostile model file carries."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 def test_files_whose_pickle_would_run_code_are_refused_and_run_nothing(home, tmp_path):
     marker = tmp_path / "ran"
     zoo.get_model("mnist", "base", TINY, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     weights = entry / "model.pt"
     saved = torch.load(weights, weights_only=False)  # our own file, to build the hostile one from
-    torch.save({**saved, "info": {**saved["info"], "note": _RunsCode(marker)}}, weights)
+    torch.save({**saved, "info": {**saved["info"], "note": RunsCode(marker)}}, weights)
     (entry / "model.sha256").write_text(zoo._sha256(weights))  # a matching checksum does not help
     with pytest.warns(UserWarning, match="corrupt cache entry"):
         zoo.get_model("mnist", "base", TINY, progress=False)  # refused, then trained again
     assert not marker.exists()
     # a resume from a checkpoint that would run code: refused by the loop, nothing runs
     checkpoint = tmp_path / "checkpoint.pt"
-    torch.save({"model": _RunsCode(marker)}, checkpoint)
+    torch.save({"model": RunsCode(marker)}, checkpoint)
     model = zoo.build_model("mnist", "base", TINY.arch_for("mnist"), TINY.model_kind, TINY.prior_options("base"))
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         loop.train(
@@ -175,7 +165,7 @@ def test_files_whose_pickle_would_run_code_are_refused_and_run_nothing(home, tmp
     # and get_model discards such a checkpoint before it resumes
     for f in entry.iterdir():
         f.unlink()
-    torch.save({"model": _RunsCode(marker)}, entry / "checkpoint.pt")
+    torch.save({"model": RunsCode(marker)}, entry / "checkpoint.pt")
     with pytest.warns(UserWarning, match="corrupt checkpoint"):
         zoo.get_model("mnist", "base", TINY, progress=False)
     assert not marker.exists()
