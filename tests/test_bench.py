@@ -39,13 +39,13 @@ def test_a_gpu_run_is_recorded_beside_the_cpu_one_and_cuda_without_a_gpu_is_refu
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     assert bench.peers_path("paper").name == "peers__paper.json"
     assert bench.peers_path("paper", "cuda").name == "peers__paper__cuda.json"
-    assert "no peer benchmark for paper on cuda yet" in bench.peers_text("paper", "cuda")
+    assert "No peer benchmark for paper on cuda yet" in bench.peers_table("paper", "cuda").markdown()
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU is available"):
             bench.peers("smoke", iterations=1, repeats=1, device="cuda", progress=False)
 
 
-def test_peers_text_shows_every_setting_and_one_config_line_per_dataset_when_they_differ(tmp_path, monkeypatch):
+def test_peers_table_shows_every_setting_and_one_config_line_per_dataset_when_they_differ(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     base = {"parameters": 1000, "train_bf16": None, "eval_fp32": 50.0, "best_setting": "fp32, NCHW"}
     rows = [
@@ -56,11 +56,11 @@ def test_peers_text_shows_every_setting_and_one_config_line_per_dataset_when_the
     path = bench.peers_path("paper", "cuda")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"rows": rows, "speedups": bench.speedups(rows)}))
-    lines = bench.peers_text("paper", "cuda").splitlines()
-    assert "compiled" not in lines[0] and len(lines) == 1 + 4 + 1 + 2
-    assert lines[1].split() == ["mnist", "studylib", "1,000", "100", "fails", "50", "100", "fp32,", "NCHW"]
-    assert lines[5] == "images/s; mnist: mnist arch; cifar10: cifar10 arch; fp32 and bf16 with NCHW weights"
-    assert lines[6] == "mnist: ours over the faster peer 0.50x in float32, 0.50x each at its best"
+    table = bench.peers_table("paper", "cuda")
+    assert not any("compiled" in c for c in table.columns) and len(table.rows) == 4
+    assert table.rows[0] == ("mnist", "studylib", "1,000", 100, "fails", 50, 100, "fp32, NCHW")
+    assert table.note.startswith("Images/s; mnist: mnist arch; cifar10: cifar10 arch; fp32 and bf16 with NCHW weights.")
+    assert "mnist: ours over the faster peer 0.50x in float32, 0.50x each at its best." in table.note
 
 
 def test_speedups_divide_by_the_faster_peer():

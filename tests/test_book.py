@@ -13,6 +13,7 @@ import jupytext
 import pytest
 
 from studylib.book import ledger, runner
+from studylib.book.tables import Table
 
 CHAPTERS = runner.chapters()
 
@@ -105,6 +106,22 @@ def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
     assert "| 01_theory | - | smoke | d_min | — | 94 |  |  | undecided | derived |" in text
     with pytest.raises(ValueError, match="unknown chapter"):
         ledger.record("99_nothing", [], profile="smoke")
+
+
+def test_a_table_renders_as_markdown_in_a_notebook_and_aligned_in_a_terminal():
+    table = Table(("claim", "ours", "over"), [("a|b", 1.23456, "3 of 4"), ("c", None, "")], caption="Cap", note="n.b.")
+    md = table._repr_markdown_()
+    assert md.splitlines()[:4] == ["Cap", "", "| claim | ours | over |", "|---|---:|---|"]
+    assert "| a\\|b | 1.235 | 3 of 4 |" in md and "| c | — |  |" in md and md.endswith("\n\nn.b.")
+    assert str(table).splitlines() == ["Cap", "claim   ours  over", "a|b    1.235  3 of 4", "c          —", "n.b."]
+    with pytest.raises(ValueError, match="2 cells for 3 columns"):
+        Table(("a", "b", "c"), [(1, 2)])
+
+
+def test_ledger_describe_shows_each_claim_with_its_interval_count_and_verdict():
+    rate = ledger.quantitative("undetected", 59.0, (49.2, 68.1), 1, n=100, of="images", method="Wilson", k=59, unit="%")
+    row = ledger.describe([rate]).rows[0]
+    assert row == ("undetected", "59 %", "[49.2, 68.1]", "59 of 100 images", "1 %", "differs")
 
 
 def test_book_timings_table_orders_chapters_and_adds_the_total(tmp_path, monkeypatch):
@@ -205,3 +222,13 @@ def test_progress_bars_and_cursor_moves_leave_the_committed_outputs():
     assert runner.drop_progress_bars(text) == "done\n50% kept\n"
     outputs = [{"output_type": "stream", "name": "stderr", "text": "CW-L2:  10%|#  | 1/10 [00:01<00:09]\r"}]
     assert runner._merge_streams(outputs) == []  # a stream of nothing but bars goes entirely
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_committed_outputs_carry_no_progress_bar_and_no_machine_path(md):
+    nb = json.loads(md.with_suffix(".ipynb").read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", "")) + "".join("".join(v) for v in out.get("data", {}).values())
+            assert "it/s]" not in text and "█" not in text, f"a progress bar in {md.stem}: {text[:200]}"
+            assert "PosixPath(" not in text and str(runner.ROOT) not in text, f"a path in {md.stem}: {text[:200]}"

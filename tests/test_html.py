@@ -76,6 +76,31 @@ def _expected(md: Path) -> tuple[int, bool]:
     return images, math
 
 
+# Chapters whose committed outputs predate the book's tables (issue 32): their text tables
+# scroll sideways until the chapter is re-run at `quick`. Strict: a re-run chapter that fits
+# fails here until it leaves this list.
+NOT_RERUN = {"02_training", "06_bg_mnist", "07_flow_robustness", "08_appendices", "09_recipe"}
+
+
+@pytest.mark.parametrize(
+    "md",
+    [
+        pytest.param(md, marks=pytest.mark.xfail(md.stem in NOT_RERUN, reason="not re-run since issue 32", strict=True))
+        for md in runner.chapters()
+    ],
+    ids=lambda p: p.stem,
+)
+def test_chapter_outputs_fit_the_page(site, browser, md):
+    browser.get(f"{site}/{md.stem}.html")
+    overflow = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main .cell_output pre, main .cell_output table'))"
+        ".filter(p => p.scrollWidth > p.clientWidth + 1 || p.getBoundingClientRect().right >"
+        " document.querySelector('main article, main .bd-article').getBoundingClientRect().right + 1)"
+        ".map(p => [p.scrollWidth, p.clientWidth, p.textContent.slice(0, 80)]);"
+    )
+    assert not overflow, f"outputs scroll sideways (content, box, start): {overflow}"
+
+
 @pytest.mark.parametrize("md", runner.chapters(), ids=lambda p: p.stem)
 def test_chapter_page_renders(site, browser, md):
     browser.get(f"{site}/{md.stem}.html")

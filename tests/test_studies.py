@@ -87,8 +87,8 @@ def test_strength_attacks_every_snapshot_of_one_run(home):
     assert rows[-1]["bpd"] < rows[0]["bpd"]  # the run sharpens the density
     assert all(0 <= v <= 100 for r in rows for v in (*r["cw"], *r["cw_aware"]))
     assert all(r["gap"] > 0 for r in rows)  # T sits above the median clean NLL
-    text = attacks.strength_text(rows, 1.5)
-    assert len(text.splitlines()) == len(rows) + 2 and f"{rows[-1]['bpd']:.3f}" in text
+    table = attacks.strength_table(rows, 1.5)
+    assert len(table.rows) == len(rows) and table.rows[-1][1] == round(rows[-1]["bpd"], 3)
     (claim,) = attacks.strength_claims(rows)
     assert claim["kind"] == "directional" and claim["n"] == 2 * len(rows[0]["cw_undetected_hits"])
     first, last = (100 * sum(r["cw_undetected_hits"]) / r["n_images"] for r in (rows[0], rows[-1]))
@@ -321,14 +321,14 @@ def test_bg_mnist_claims_read_section_4_5():
         "bg-mnist-0": study("bg-mnist-0", -0.1),
         "cifar10": study("cifar10", -0.2),
     }
-    text, claims = bg_mnist.verdict(rows, studies, "bg-mnist-0")
+    table, claims = bg_mnist.verdict(rows, studies, "bg-mnist-0")
     by_name = {c["name"]: c for c in claims}
     assert by_name["bg-mnist-0 accuracy"]["k"] == 372 and by_name["bg-mnist-0 accuracy"]["verdict"] == "differs"
     assert by_name["bg-mnist-0 classifies like MNIST: accuracy nearer MNIST's than CIFAR-10's"]["verdict"] == "holds"
     paths = by_name["bg-mnist-0 interpolates like CIFAR-10: paths below T nearer CIFAR-10's share than MNIST's"]
     assert paths["verdict"] == "holds" and paths["n"] == 300
     assert by_name["bg-mnist-0 bits/dim minus CIFAR-10's"]["ours"] == pytest.approx(0.6)
-    assert text.count("-> holds") == 4
+    assert [row[-1] for row in table.rows].count("holds") == 4
 
 
 def test_flow_robustness_claims_read_the_abstract():

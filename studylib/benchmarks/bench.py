@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from studylib.book import ledger
+from studylib.book.tables import Table
 from studylib.config import Arch
 from studylib.models.flows.reshape import ChannelPad
 from studylib.models.priors import ClassGaussianPrior
@@ -306,38 +307,52 @@ def peers(
     return rows
 
 
-def peers_text(profile: str = "quick", device: str = "cpu") -> str:
+def peers_table(profile: str = "quick", device: str = "cpu") -> Table:
     """The rows `studylib bench --peers` recorded for `profile` on `device` as a table: each
     library's images/s in every setting, and our ratio over the faster peer."""
     path = peers_path(profile, device)
     if not path.exists():
-        return f"no peer benchmark for {profile} on {device} yet: run `studylib bench --peers` ({path.name})"
+        return Table(
+            ("data", "library"),
+            note=f"No peer benchmark for {profile} on {device} yet: run `studylib bench --peers` ({path.name}).",
+        )
     recorded = json.loads(path.read_text())
     compiled = [f"train_{p}_compiled" for p in PRECISIONS if any(f"train_{p}_compiled" in r for r in recorded["rows"])]
-    lines = [
-        f"{'data':<8} {'library':<10} {'params':>9} {'train fp32':>10} {'train bf16':>10} {'eval fp32':>9}"
-        + "".join(f" {k.split('_')[1] + ' compiled':>13}" for k in compiled)
-        + f" {'train best':>10}  best setting"
-    ]
-    for r in recorded["rows"]:
-        half = f"{r['train_bf16']:.0f}" if r["train_bf16"] is not None else "fails"
-        lines.append(
-            f"{r['dataset']:<8} {r['model']:<10} {r['parameters']:>9,} {r['train_fp32']:>10.0f} {half:>10} "
-            f"{r['eval_fp32']:>9.0f}"
-            + "".join(f" {r[k]:>13.0f}" if k in r else f" {'fails':>13}" for k in compiled)
-            + f" {r['train_best']:>10.0f}  {r['best_setting']}"
+    columns = (
+        "data",
+        "library",
+        "params",
+        "train fp32",
+        "train bf16",
+        "eval fp32",
+        *(f"train {k.split('_')[1]} compiled" for k in compiled),
+        "train best",
+        "best setting",
+    )
+    rows = [
+        (
+            r["dataset"],
+            r["model"],
+            f"{r['parameters']:,}",
+            round(r["train_fp32"]),
+            "fails" if r["train_bf16"] is None else round(r["train_bf16"]),
+            round(r["eval_fp32"]),
+            *(round(r[k]) if k in r else "fails" for k in compiled),
+            round(r["train_best"]),
+            r["best_setting"],
         )
+        for r in recorded["rows"]
+    ]
     kinds = "fp32, bf16 and compiled" if compiled else "fp32 and bf16"
     per_dataset = {r["dataset"]: r["config"] for r in recorded["rows"]}
     one = len(set(per_dataset.values())) == 1
     configs = next(iter(per_dataset.values())) if one else "; ".join(f"{d}: {c}" for d, c in per_dataset.items())
-    lines.append(f"images/s; {configs}; {kinds} with {SAME_LAYOUT} weights")
-    for dataset, ratio in recorded["speedups"].items():
-        lines.append(
-            f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
-            f"{ratio['best']:.2f}x each at its best"
-        )
-    return "\n".join(lines)
+    ratios = " ".join(
+        f"{dataset}: ours over the faster peer {ratio['float32']:.2f}x in float32, "
+        f"{ratio['best']:.2f}x each at its best."
+        for dataset, ratio in recorded["speedups"].items()
+    )
+    return Table(columns, rows, note=f"Images/s; {configs}; {kinds} with {SAME_LAYOUT} weights. {ratios}")
 
 
 def _runs(c: Contender, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> bool:

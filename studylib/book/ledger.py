@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from studylib.book.tables import Table, fmt
+
 CHAPTERS = (
     "00_overview",
     "01_theory",
@@ -147,18 +149,23 @@ def verdict(c: dict) -> str:
     return UNDECIDED
 
 
-def describe(claims: list[dict]) -> str:
-    """One line per claim: ours with its 95 % interval and what it was computed over, the
-    paper's value (or 'the paper says so' for an ordering), and the verdict."""
-    lines = []
+def describe(claims: list[dict]) -> Table:
+    """The chapter's claims as a table: ours with its 95 % interval and what it was computed
+    over, the paper's value (or 'says so' for an ordering), and the verdict."""
+    rows = []
     for c in claims:
-        paper = f"paper {_fmt(c['paper'])}" if c["kind"] == "quantitative" else "the paper says so"
-        unit = f" {c['unit']}" if c["unit"] else ""
-        lines.append(
-            f"{c['name']}: {_fmt(c['ours'])}{unit} [{_fmt(c['low'])}, {_fmt(c['high'])}] over {_count(c)}; "
-            f"{paper} -> {c['verdict']}"
+        paper = f"{fmt(c['paper'])} {c['unit']}".strip() if c["kind"] == "quantitative" else "says so"
+        rows.append(
+            (
+                c["name"],
+                f"{fmt(c['ours'])} {c['unit']}".strip(),
+                f"[{fmt(c['low'])}, {fmt(c['high'])}]",
+                _count(c),
+                paper,
+                c["verdict"],
+            )
         )
-    return "\n".join(lines)
+    return Table(("claim", "ours", "95 % interval", "over", "paper", "verdict"), rows)
 
 
 def scorecard(entries: list[dict]) -> list[dict]:
@@ -179,10 +186,9 @@ def scorecard_markdown(entries: list[dict]) -> str:
     """The scorecard as a Markdown table, one row per chapter and the total."""
     rows = scorecard(entries)
     keys = (*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS, UNDECIDED)
-    lines = ["| chapter | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
-    lines += [f"| {r['chapter']} | " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    lines.append("| all | " + " | ".join(str(sum(r[k] for r in rows)) for k in keys) + " |")
-    return "\n".join(lines)
+    body = [(r["chapter"], *(r[k] for k in keys)) for r in rows]
+    body.append(("all", *(sum(r[k] for r in rows) for k in keys)))
+    return Table(("chapter", *keys), body).markdown()
 
 
 def record(chapter: str, claims: list[dict], *, profile: str, seed: int = 0, dataset: str = "-") -> Path:
@@ -234,28 +240,27 @@ def table(entries: list[dict]) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     """The rows of `table` as a Markdown table: paper, ours with its 95 % interval, over what, verdict."""
-    lines = [
-        "| chapter | dataset | profile | quantity | paper | ours | 95 % interval | over | verdict | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    body = []
     for r in rows:
-        ours = "" if "ours" not in r else f"{_fmt(r['ours'])} {r['unit']}".strip()
-        paper = "" if "paper" not in r else f"{_fmt(r['paper'])} {r['unit'] if r['paper'] is not None else ''}".strip()
-        interval = f"[{_fmt(r['interval'][0])}, {_fmt(r['interval'][1])}]" if r.get("interval") else ""
-        cells = [
-            r["chapter"],
-            r["dataset"],
-            r["profile"],
-            r["quantity"],
-            paper,
-            ours,
-            interval,
-            r.get("n", ""),
-            r.get("verdict", ""),
-            r.get("note", ""),
-        ]
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
+        ours = "" if "ours" not in r else f"{fmt(r['ours'])} {r['unit']}".strip()
+        paper = "" if "paper" not in r else f"{fmt(r['paper'])} {r['unit'] if r['paper'] is not None else ''}".strip()
+        interval = f"[{fmt(r['interval'][0])}, {fmt(r['interval'][1])}]" if r.get("interval") else ""
+        body.append(
+            (
+                r["chapter"],
+                r["dataset"],
+                r["profile"],
+                r["quantity"],
+                paper,
+                ours,
+                interval,
+                r.get("n", ""),
+                r.get("verdict", ""),
+                r.get("note", ""),
+            )
+        )
+    columns = ("chapter", "dataset", "profile", "quantity", "paper", "ours", "95 % interval", "over", "verdict", "note")
+    return Table(columns, body).markdown()
 
 
 def _count(c: dict) -> str:
@@ -263,14 +268,6 @@ def _count(c: dict) -> str:
     if "n" not in c:
         return ""
     return f"{c['k']} of {c['n']} {c['of']}" if c.get("k") is not None else f"{c['n']} {c['of']}"
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def timings_path(profile: str, folder: Path | None = None) -> Path:
@@ -286,11 +283,10 @@ def timings_markdown(profile: str) -> str:
     if not path.exists():
         return f"No `studylib book run --profile {profile}` recorded in {path.parent} yet."
     rows = sorted(json.loads(path.read_text()), key=lambda r: r["chapter"])
-    lines = ["| chapter | wall time | peak memory |", "|---|---:|---:|"]
-    lines += [f"| {r['chapter']} | {_duration(r['seconds'])} | {r['peak_mib'] / 1024:.1f} GiB |" for r in rows]
+    body = [(r["chapter"], _duration(r["seconds"]), f"{r['peak_mib'] / 1024:.1f} GiB") for r in rows]
     peak = max(r["peak_mib"] for r in rows) / 1024
-    lines.append(f"| all {len(rows)} | {_duration(sum(r['seconds'] for r in rows))} | {peak:.1f} GiB |")
-    return "\n".join(lines)
+    body.append((f"all {len(rows)}", _duration(sum(r["seconds"] for r in rows)), f"{peak:.1f} GiB"))
+    return Table(("chapter", "wall time", "peak memory"), body).markdown()
 
 
 def _duration(seconds: float) -> str:

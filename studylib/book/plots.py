@@ -10,22 +10,6 @@ import seaborn as sns
 sns.set_theme(context="notebook", style="whitegrid")
 
 
-def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
-    """An aligned plain-text table of `rows` (dicts); floats with 5 significant digits, deterministic."""
-    columns = columns or list(rows[0])
-    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    """One table cell: floats with 5 significant digits, everything else as str()."""
-    return f"{value:.5g}" if isinstance(value, float) else str(value)
-
-
 def image_grid(images, nrow: int, title: str = "", row_labels: list[str] | None = None):
     """Images in [-0.5, 0.5] of shape (N, c, H, W) as a grid with `nrow` images per row."""
     import torchvision  # imported here: it takes a second

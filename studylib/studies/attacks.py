@@ -20,6 +20,7 @@ from studylib.benchmarks import reference_attacks
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
+from studylib.book.tables import Table
 from studylib.config import SNAPSHOTS, Profile
 from studylib.measure import evaluate
 from studylib.measure.uncertainty import difference_of_rates, wilson
@@ -93,13 +94,14 @@ class Table2:
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)
     originals: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
-    def detectors_text(self) -> str:
-        """Each model's threshold T, the quantile that set it and its recall."""
-        return "\n".join(
-            f"{objective}: T = {det.threshold_bpd:.3f} bits/dim at the {det.quantile:.1%} quantile "
-            f"(recall {det.recall:.1%}); eps = {self.eps:.4g} (L2, unit-width pixels)"
+    def detectors_table(self) -> Table:
+        """Each model's threshold T, the quantile of clean test NLLs that set it, its recall,
+        and the budget eps."""
+        rows = [
+            (objective, round(det.threshold_bpd, 3), f"{det.quantile:.1%}", f"{det.recall:.1%}", round(self.eps, 4))
             for objective, det in self.detectors.items()
-        )
+        ]
+        return Table(("model", "T (bits/dim)", "quantile", "recall", "eps (L2)"), rows)
 
     def markdown(self) -> str:
         """Table 2 as a Markdown table: per attack and model, the paper's and our share of
@@ -392,33 +394,42 @@ def attack_nll(table):
     return fig
 
 
-def against_foolbox(dataset: str = "mnist", profile: str = "quick") -> str:
+def against_foolbox(dataset: str = "mnist", profile: str = "quick") -> Table:
     """Our boundary and CW-L2 attacks against foolbox's on the same split model and images,
     as recorded by `studylib bench --foolbox`: the boundary attack's success within eps and
     model queries; CW-L2's share fooled, median L2 and share undetected within eps."""
+    columns = ("attack", "budget", "success %", "median L2", "undetected", "images scored", "seconds")
     path = reference_attacks.results_path(dataset, profile)
     if not path.exists():
-        return f"no comparison with foolbox for {dataset}/{profile} yet: run `studylib bench --foolbox`"
+        missing = f"No comparison with foolbox for {dataset}/{profile} yet: run `studylib bench --foolbox`."
+        return Table(columns, note=missing)
     recorded = json.loads(path.read_text())
-    lines = [
-        f"{dataset} {profile} split model ({recorded['model']}), eps = {recorded['eps']:.3g}, "
-        f"T = {recorded['threshold_bpd']:.3f} bits/dim"
+    rows = [
+        (r["attack"], r["budget"], round(r["success_within_eps"], 1), None, None, r["images_scored"])
+        + (round(r["seconds"], 1),)
+        for r in recorded["boundary"]
     ]
-    for r in recorded["boundary"]:
-        lines.append(
-            f"{r['attack']:<30} {r['budget']:<24} success {r['success_within_eps']:5.1f} %  "
-            f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
+    rows += [
+        (
+            r["attack"],
+            r["budget"],
+            round(r["fooled"], 1),
+            None if r["median_l2"] is None else round(r["median_l2"], 4),
+            f"{r['undetected_count']}/{r['images']}",
+            None,
+            round(r["seconds"], 1),
         )
-    for r in recorded["cw"]:
-        l2 = f"{r['median_l2']:.4f}" if r["median_l2"] is not None else "-"
-        lines.append(
-            f"{r['attack']:<30} {r['budget']:<24} fooled {r['fooled']:5.1f} %  median L2 {l2}  "
-            f"undetected within eps {r['undetected_count']}/{r['images']}  {r['seconds']:>6.1f} s"
-        )
+        for r in recorded["cw"]
+    ]
     theirs, ours = (r["median_l2"] for r in recorded["cw"])
-    if theirs and ours:
-        lines.append(f"CW-L2: our median L2 is {ours / theirs:.2f}x foolbox's (goal: at most 1.2x)")
-    return "\n".join(lines)
+    ratio = f" CW-L2: our median L2 is {ours / theirs:.2f}x foolbox's (goal: at most 1.2x)." if theirs and ours else ""
+    return Table(
+        columns,
+        rows,
+        caption=f"{dataset}, {profile} split model `{recorded['model']}`: eps = {recorded['eps']:.3g}, "
+        f"T = {recorded['threshold_bpd']:.3f} bits/dim.",
+        note="Success: within eps (boundary), fooled at all (CW-L2); undetected: within eps and below T." + ratio,
+    )
 
 
 STRENGTH_ATTACKS = ("CW-L2", "CW-L2 + detection")
@@ -465,28 +476,31 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
     return rows
 
 
-def strength_text(rows: list[dict], eps: float) -> str:
+def strength_table(rows: list[dict], eps: float) -> Table:
     """The strength table: each snapshot's clean bits/dim and accuracy, T and its distance
     above the median clean NLL, and CW-L2's undetected (fooled) rates within eps."""
-    lines = [
-        f"{'step':>6} {'bits/dim':>9} {'acc %':>6} {'T':>6} {'T-median':>9} {'images':>6} "
-        f"{'CW-L2':>20} {'CW-L2+det':>11} {'CW median L2':>13}",
-    ]
+    body = []
     for r in rows:
         _, low, high = wilson(sum(r["cw_undetected_hits"]), r["n_images"])
-        cells = [
-            f"{r['cw'][0]:.0f}% [{low:.0f}, {high:.0f}] ({r['cw'][1]:.0f}%)",
-            f"{r['cw_aware'][0]:.0f}% ({r['cw_aware'][1]:.0f}%)",
-        ]
-        lines.append(
-            f"{r['step']:>6} {r['bpd']:>9.3f} {r['accuracy']:>6.1f} {r['threshold']:>6.2f} {r['gap']:>9.2f} "
-            f"{r['n_images']:>6} {cells[0]:>20} {cells[1]:>11} {r['cw_median_l2']:>13.4f}"
+        body.append(
+            (
+                r["step"],
+                round(r["bpd"], 3),
+                round(r["accuracy"], 1),
+                round(r["threshold"], 2),
+                round(r["gap"], 2),
+                r["n_images"],
+                f"{r['cw'][0]:.0f} % [{low:.0f}, {high:.0f}] ({r['cw'][1]:.0f} %)",
+                f"{r['cw_aware'][0]:.0f} % ({r['cw_aware'][1]:.0f} %)",
+                round(r["cw_median_l2"], 4),
+            )
         )
-    lines.append(
-        f"rates: undetected and within eps = {eps:.3g}, CW-L2's with its 95 % Wilson interval "
-        "(fooled the classifier within eps)"
+    columns = ("step", "bits/dim", "acc %", "T", "T − median", "images", "CW-L2", "CW-L2 + det", "CW median L2")
+    note = (
+        f"Rates: undetected and within eps = {eps:.3g}, CW-L2's with its 95 % Wilson interval "
+        "(in brackets: fooled the classifier within eps)."
     )
-    return "\n".join(lines)
+    return Table(columns, body, note=note)
 
 
 def strength_figure(rows: list[dict], eps: float):

@@ -11,6 +11,7 @@ from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import describe as ledger_lines
 from studylib.book.ledger import directional, quantitative
+from studylib.book.tables import Table
 from studylib.config import DATASETS, check_choice
 from studylib.measure.uncertainty import bootstrap
 from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
@@ -83,13 +84,13 @@ SOURCE = (
 )
 
 
-def verdict(rows: list[dict], studies: dict[str, InterpolationStudy], bg: str) -> tuple[str, list[dict]]:
+def verdict(rows: list[dict], studies: dict[str, InterpolationStudy], bg: str) -> tuple[Table, list[dict]]:
     """Table 3's cells against the paper's, and section 4.5's reading as directional claims,
     each "closer to one dataset than to the other" measured on test images or interpolation
     pairs (a bootstrap resampling each dataset's own units): `bg` classifies like MNIST
     (its accuracy nearer MNIST's than CIFAR-10's), its density is below CIFAR-10 levels (more
     bits/dim), and it interpolates like CIFAR-10 (its share of paths below T and its
-    mid-path rise nearer CIFAR-10's than MNIST's). The text and the ledger rows."""
+    mid-path rise nearer CIFAR-10's than MNIST's). The claims as a table, and the ledger rows."""
     by_name = {r["dataset"]: r for r in rows}
     claims = []
     for r in rows:

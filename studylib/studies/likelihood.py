@@ -12,6 +12,7 @@ import torch
 
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional
+from studylib.book.tables import Table
 from studylib.measure import evaluate
 from studylib.measure.evaluate import bits_per_dim
 from studylib.measure.uncertainty import bootstrap, wilson
@@ -74,24 +75,22 @@ def nll_histograms(panels: dict[str, tuple]):
     return fig
 
 
-def margins_text(results: dict[str, Margins], quantile: float) -> str:
-    """Section 4.2's numbers per dataset: the logit gap a confident classifier needs, the gap
-    the model has, and how widely the NLL varies between images."""
-    lines = []
-    for name, m in results.items():
-        s = m.stats(quantile)
-        lines += [
-            f"{name}: {len(m.correct_bpd)} test images",
-            f"  logit gap needed for p(y|x) >= 1 - 1e-5      {s['needed_gap_nats']:8.1f} nats",
-            f"  median gap, best wrong minus correct class   {s['median_gap_nats']:8.2f} nats"
-            f" ({s['median_gap_bpd']:.5f} bits/dim)",
-            f"  spread of the correct-class NLL: std          {s['nll_std_nats']:8.1f} nats",
-            f"                                   5-95 % range {s['nll_5_95_nats']:8.1f} nats",
-            f"  threshold T at the {quantile:.0%} quantile          {s['threshold_bpd']:8.3f} bits/dim"
-            f" (recall {s['threshold_recall']:.3f})",
-            f"  wrong-class NLL still below T                {100 * s['wrong_below_threshold']:8.1f} %",
-        ]
-    return "\n".join(lines)
+def margins_table(results: dict[str, Margins], quantile: float) -> Table:
+    """Section 4.2's numbers, one column per dataset: the logit gap a confident classifier
+    needs, the gap the model has, and how widely the NLL varies between images."""
+    stats = {name: m.stats(quantile) for name, m in results.items()}
+    rows = [
+        ("test images", *(len(m.correct_bpd) for m in results.values())),
+        ("gap needed for p(y|x) >= 1 - 1e-5 (nats)", *(round(s["needed_gap_nats"], 1) for s in stats.values())),
+        ("median gap, best wrong - correct (nats)", *(round(s["median_gap_nats"], 2) for s in stats.values())),
+        ("the same in bits/dim", *(round(s["median_gap_bpd"], 5) for s in stats.values())),
+        ("std of the correct-class NLL (nats)", *(round(s["nll_std_nats"], 1) for s in stats.values())),
+        ("its 5-95 % range (nats)", *(round(s["nll_5_95_nats"], 1) for s in stats.values())),
+        (f"T at the {quantile:.0%} quantile (bits/dim)", *(round(s["threshold_bpd"], 3) for s in stats.values())),
+        ("recall of T", *(round(s["threshold_recall"], 3) for s in stats.values())),
+        ("wrong-class NLL below T (%)", *(round(100 * s["wrong_below_threshold"], 1) for s in stats.values())),
+    ]
+    return Table(("", *results), rows)
 
 
 SOURCE = (

@@ -4,9 +4,10 @@ on a GPU (`studylib probe`) and the peer libraries on that GPU (`studylib bench 
 from __future__ import annotations
 
 from studylib.benchmarks import bench, probe
+from studylib.book.tables import Table
 
 
-def at_scale(profile: str = "paper", device: str = "cuda") -> tuple[str, str]:
-    """(Markdown table of the probe rows, text table of the peer benchmark) recorded for
+def at_scale(profile: str = "paper", device: str = "cuda") -> tuple[str, Table]:
+    """(Markdown table of the probe rows, table of the peer benchmark) recorded for
     `profile` on `device`; each says how to make it when it is missing."""
-    return probe.markdown(profile, device), bench.peers_text(profile, device)
+    return probe.markdown(profile, device), bench.peers_table(profile, device)

@@ -9,7 +9,7 @@ import numpy as np
 import seaborn as sns
 
 from studylib.book.ledger import directional
-from studylib.book.plots import format_table
+from studylib.book.tables import Table
 from studylib.measure.uncertainty import wilson
 from studylib.theory import annulus
 from studylib.theory import annulus_symbolic as symbolic
@@ -17,12 +17,17 @@ from studylib.theory import annulus_symbolic as symbolic
 __all__ = [
     "annulus",
     "symbolic",
-    "format_table",
+    "table",
     "plot_construction_2d",
     "plot_dimension_scaling",
     "plot_attack",
     "proposition_claims",
 ]
+
+
+def table(rows: list[dict]) -> Table:
+    """The chapter's tables (one dict per row), rendered as tables in the book."""
+    return Table.from_records(rows)
 
 
 def plot_construction_2d(points: np.ndarray, labels: np.ndarray, Delta: float, arrows: int = 25) -> plt.Figure:

@@ -16,6 +16,7 @@ from studylib.benchmarks import bench
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
+from studylib.book.tables import Table
 from studylib.config import OBJECTIVES, check_choice
 from studylib.measure.uncertainty import bootstrap, t_interval, welch_difference
 from studylib.models.flows import ConditionalGlow
@@ -280,7 +281,7 @@ def samples(params: Params, temperature: float, per_class: int = 8):
     return class_samples(model, per_class, temperature, data.CLASSES[params.dataset])
 
 
-def throughput(profile: str = "quick") -> str:
+def throughput(profile: str = "quick") -> Table:
     """Training and evaluation images/s of our GLOW against normflows and FrEIA at the
     profile's configurations on this CPU, as `studylib bench --peers` recorded them."""
-    return bench.peers_text(profile)
+    return bench.peers_table(profile)
