@@ -125,6 +125,9 @@ def test_needed_gap_and_margin_statistics():
     assert spread["verdict"] == "holds" and spread["ours"] == pytest.approx(m.correct_nats.std().item() - 0.7)
     assert below["verdict"] == "holds" and below["ours"] == pytest.approx(100 * 95 / 101 - 50)
     assert s["median_gap_nats"] == pytest.approx(0.7) and s["median_gap_bpd"] == pytest.approx(0.001)
+    table = likelihood.margins_table({"mnist": m}, 0.95)
+    assert table.columns == ("", "mnist") and table.rows[0] == ("test images", 101)
+    assert table.rows[-1] == ("wrong-class NLL below T (%)", round(100 * 95 / 101, 1))
 
 
 def test_table1_on_smoke_models(home):
@@ -198,7 +201,8 @@ def test_linear_tradeoff_rows_show_the_robust_fit_trading_clean_for_worst_case_n
     assert at[(0.0, "sample")]["clean"] == pytest.approx(at[(0.0, "clean")]["clean"], rel=1e-6)
     assert at[(1.0, "sample")]["sample"] < at[(1.0, "clean")]["sample"]
     assert at[(1.0, "sample")]["clean"] > at[(1.0, "clean")]["clean"]
-    assert "universal fit at eps = 1" in fr.spectrum_change(rows, 1.0)
+    change = fr.spectrum_change(rows, 1.0)
+    assert "eps = 1:" in change.caption and [r[0] for r in change.rows] == ["universal", "sample"]
     assert [c["verdict"] for c in fr.claims(rows, "toy")] == ["holds", "holds"]  # saves attacked NLL, pays clean
 
 

@@ -19,6 +19,7 @@ from studylib.attacks.detector import FlowTarget
 from studylib.attacks.pgd import pgd
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional
+from studylib.book.tables import Table
 from studylib.config import Arch, Profile, family
 from studylib.measure import evaluate
 from studylib.measure.uncertainty import bootstrap
@@ -138,12 +139,10 @@ def tradeoff(train: torch.Tensor, test: torch.Tensor, eps_grid: tuple[float, ...
     return rows
 
 
-def tradeoff_text(rows: list[dict]) -> str:
+def tradeoff_table(rows: list[dict]) -> Table:
     """Mean test NLL (nats per image) of each fit: clean, and under each attack at its eps."""
-    lines = [f"{'eps':>5} {'fit':>10} {'clean NLL':>10} {'universal':>10} {'sample':>10}"]
-    for r in rows:
-        lines.append(f"{r['eps']:>5g} {r['fit']:>10} {r['clean']:>10.2f} {r['universal']:>10.2f} {r['sample']:>10.2f}")
-    return "\n".join(lines)
+    body = [(r["eps"], r["fit"], round(r["clean"], 2), round(r["universal"], 2), round(r["sample"], 2)) for r in rows]
+    return Table(("eps", "fit", "clean NLL", "universal", "sample"), body)
 
 
 def tradeoff_figure(rows: list[dict]):
@@ -173,21 +172,24 @@ def tradeoff_figure(rows: list[dict]):
     return fig
 
 
-def spectrum_change(rows: list[dict], eps: float) -> str:
+def spectrum_change(rows: list[dict], eps: float) -> Table:
     """Which directions adversarial training moves at `eps`: the variances it raises (how
     many, from what to what) and the share of the total variance it adds."""
     by_fit = {r["fit"]: torch.tensor(r["variances"]) for r in rows if r["eps"] == eps}
     clean = by_fit["clean"]
-    lines = []
+    body = []
     for fit in ("universal", "sample"):
         adv = by_fit[fit]
-        raised = adv > clean * 1.01
-        lines.append(
-            f"{fit} fit at eps = {eps:g}: {int(raised.sum())} of {len(clean)} variances raised by more than 1 % "
-            f"(the smallest from {clean[0].item():.3g} to {adv[0].item():.3g}); total variance "
-            f"+{(adv.sum() / clean.sum() - 1).item():.1%}"
+        body.append(
+            (
+                fit,
+                f"{int((adv > clean * 1.01).sum())} of {len(clean)}",
+                f"{clean[0].item():.3g} -> {adv[0].item():.3g}",
+                f"+{(adv.sum() / clean.sum() - 1).item():.1%}",
+            )
         )
-    return "\n".join(lines)
+    columns = ("fit", "variances raised > 1 %", "smallest", "total variance")
+    return Table(columns, body, caption=f"The adversarially trained fits against the clean one at eps = {eps:g}:")
 
 
 ABSTRACT = "Pope, Balaji & Feizi (2019), abstract"
@@ -385,17 +387,20 @@ def _eps_label(norm: str, eps: float) -> str:
     return f"L2 {eps:g}" if norm == "l2" else f"Linf {eps * 255:g}/255"
 
 
-def attacks_text(rows: list[dict]) -> str:
+def attacks_table(rows: list[dict]) -> Table:
     """Bits/dim before -> after each attack, and (for the out-of-distribution sets) the share
     of images below the in-distribution median NLL before -> after."""
-    lines = [f"{'model':<32} {'set':<18} {'budget':<13} {'bits/dim':>17} {'below median %':>16}"]
-    for r in rows:
-        share = f"{r['below_median_before']:.0f} -> {r['below_median_after']:.0f}"
-        lines.append(
-            f"{r['model']:<32} {r['set']:<18} {_eps_label(r['norm'], r['eps']):<13} "
-            f"{r['before']:>7.2f} -> {r['after']:>6.2f} {share:>16}"
+    body = [
+        (
+            r["model"],
+            r["set"],
+            _eps_label(r["norm"], r["eps"]),
+            f"{r['before']:.2f} -> {r['after']:.2f}",
+            f"{r['below_median_before']:.0f} -> {r['below_median_after']:.0f}",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return Table(("model", "set", "budget", "bits/dim", "below median %"), body)
 
 
 def attacks_figure(rows: list[dict], norm: str = "l2"):
@@ -465,15 +470,18 @@ def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
     return out
 
 
-def clean_cost(params: Params, models: dict[str, torch.nn.Module], n: int | None = None) -> str:
+def clean_cost(params: Params, models: dict[str, torch.nn.Module], n: int | None = None) -> Table:
     """Clean test bits/dim of each model: what the adversarial training costs."""
     test = data.load(params.dataset, "test", subset=n or params.profile.eval_subset, seed=params.seed)
-    lines = []
+    body = []
     for name, model in models.items():
         ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size, progress=False)
-        seconds = model.info["train_seconds"]
-        lines.append(
-            f"{name:<32} clean test {evaluate.nll_bpd(ll, model.n_dims).mean().item():.3f} bits/dim "
-            f"({len(test)} images; {model.info['spec']['settings']['train_steps']} steps in {seconds / 60:.1f} min)"
+        body.append(
+            (
+                name,
+                round(evaluate.nll_bpd(ll, model.n_dims).mean().item(), 3),
+                model.info["spec"]["settings"]["train_steps"],
+                round(model.info["train_seconds"] / 60, 1),
+            )
         )
-    return "\n".join(lines)
+    return Table(("model", "clean bits/dim", "steps", "minutes"), body, note=f"On {len(test)} test images.")
