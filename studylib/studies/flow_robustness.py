@@ -192,6 +192,20 @@ def spectrum_change(rows: list[dict], eps: float) -> Table:
     return Table(columns, body, caption=f"The adversarially trained fits against the clean one at eps = {eps:g}:")
 
 
+def sizes_table(linear: LinearSizes, deep: DeepSizes) -> Table:
+    """The chapter's scale at its profile: each setting of the linear and the deep half."""
+
+    def value(v: object) -> str:
+        return ", ".join(f"{x:.4g}" for x in v) if isinstance(v, tuple) else str(v)
+
+    rows = [
+        (half, f.name, value(getattr(sizes, f.name)))
+        for half, sizes in (("linear", linear), ("deep", deep))
+        for f in dataclasses.fields(sizes)
+    ]
+    return Table(("half", "setting", "value"), rows)
+
+
 ABSTRACT = "Pope, Balaji & Feizi (2019), abstract"
 
 
