@@ -154,12 +154,12 @@ def describe(claims: list[dict]) -> Table:
     over, the paper's value (or 'says so' for an ordering), and the verdict."""
     rows = []
     for c in claims:
-        paper = f"{fmt(c['paper'])} {c['unit']}".strip() if c["kind"] == "quantitative" else "says so"
+        paper = _with_unit(c["paper"], c["unit"]) if c["kind"] == "quantitative" else "says so"
         rows.append(
             (
                 c["name"],
-                f"{fmt(c['ours'])} {c['unit']}".strip(),
-                f"[{fmt(c['low'])}, {fmt(c['high'])}]",
+                _with_unit(c["ours"], c["unit"]),
+                _interval(c["low"], c["high"]),
                 _count(c),
                 paper,
                 c["verdict"],
@@ -242,9 +242,9 @@ def markdown(rows: list[dict]) -> str:
     """The rows of `table` as a Markdown table: paper, ours with its 95 % interval, over what, verdict."""
     body = []
     for r in rows:
-        ours = "" if "ours" not in r else f"{fmt(r['ours'])} {r['unit']}".strip()
-        paper = "" if "paper" not in r else f"{fmt(r['paper'])} {r['unit'] if r['paper'] is not None else ''}".strip()
-        interval = f"[{fmt(r['interval'][0])}, {fmt(r['interval'][1])}]" if r.get("interval") else ""
+        ours = "" if "ours" not in r else _with_unit(r["ours"], r["unit"])
+        paper = "" if "paper" not in r else _with_unit(r["paper"], r["unit"] if r["paper"] is not None else "")
+        interval = _interval(*r["interval"]) if r.get("interval") else ""
         body.append(
             (
                 r["chapter"],
@@ -261,6 +261,14 @@ def markdown(rows: list[dict]) -> str:
         )
     columns = ("chapter", "dataset", "profile", "quantity", "paper", "ours", "95 % interval", "over", "verdict", "note")
     return Table(columns, body).markdown()
+
+
+def _with_unit(value: object, unit: str) -> str:
+    return f"{fmt(value)} {unit}".strip()
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{fmt(low)}, {fmt(high)}]"
 
 
 def _count(c: dict) -> str:

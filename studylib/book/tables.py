@@ -17,6 +17,11 @@ def fmt(value: object) -> str:
     return str(value)
 
 
+def _escaped(value: object) -> str:
+    """A Markdown cell: `fmt`'s text with its pipes escaped."""
+    return fmt(value).replace("|", "\\|")
+
+
 @dataclass(repr=False)
 class Table:
     """A header and rows of cells (any value; `fmt` writes them), an optional caption above
@@ -48,11 +53,10 @@ class Table:
         there are no rows)."""
         if not self.rows:
             return "\n\n".join(t for t in (self.caption, self.note) if t)
-        escape = lambda c: fmt(c).replace("|", "\\|")  # noqa: E731
         lines = [self.caption, ""] if self.caption else []
-        lines.append("| " + " | ".join(escape(c) for c in self.columns) + " |")
+        lines.append("| " + " | ".join(_escaped(c) for c in self.columns) + " |")
         lines.append("|" + "|".join("---:" if self._numeric(j) else "---" for j in range(len(self.columns))) + "|")
-        lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in self.rows]
+        lines += ["| " + " | ".join(_escaped(c) for c in row) + " |" for row in self.rows]
         if self.note:
             lines += ["", self.note]
         return "\n".join(lines)

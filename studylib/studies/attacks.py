@@ -405,8 +405,15 @@ def against_foolbox(dataset: str = "mnist", profile: str = "quick") -> Table:
         return Table(columns, note=missing)
     recorded = json.loads(path.read_text())
     rows = [
-        (r["attack"], r["budget"], round(r["success_within_eps"], 1), None, None, r["images_scored"])
-        + (round(r["seconds"], 1),)
+        (
+            r["attack"],
+            r["budget"],
+            round(r["success_within_eps"], 1),
+            None,
+            None,
+            r["images_scored"],
+            round(r["seconds"], 1),
+        )
         for r in recorded["boundary"]
     ]
     rows += [

@@ -9,8 +9,7 @@ import numpy as np
 from studylib import data
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
-from studylib.book.ledger import describe as ledger_lines
-from studylib.book.ledger import directional, quantitative
+from studylib.book.ledger import describe, directional, quantitative
 from studylib.book.tables import Table
 from studylib.config import DATASETS, check_choice
 from studylib.measure.uncertainty import bootstrap
@@ -158,4 +157,4 @@ def verdict(rows: list[dict], studies: dict[str, InterpolationStudy], bg: str) -
                 source=SOURCE,
             )
         )
-    return ledger_lines(claims), claims
+    return describe(claims), claims
