@@ -115,11 +115,21 @@ class ImageDataset(Dataset):
 
     Items carry a fixed dequantisation noise U(0, 1/256) drawn once from `seed` (or sit at
     the bin centres when `dequantize` is False), so that evaluation is reproducible;
-    `batch` draws fresh noise and augmentation for training.
+    `batch` draws fresh noise and augmentation for training. `subset` records the seeded
+    sample `load` kept (None: the whole split), so that stored scores name their images.
     """
 
-    def __init__(self, name: str, images: torch.Tensor, labels: torch.Tensor, seed: int, dequantize: bool):
+    def __init__(
+        self,
+        name: str,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        seed: int,
+        dequantize: bool,
+        subset: int | None = None,
+    ):
         self.name = name
+        self.subset = subset
         self.images = images
         self.labels = labels
         self.flip = name == "cifar10"
@@ -195,4 +205,4 @@ def load(
             raise ValueError(f"subset must be between 1 and {len(labels)}, got {subset}")
         keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:subset]
         images, labels = images[keep], labels[keep]
-    return ImageDataset(dataset, images, labels, seed, dequantize)
+    return ImageDataset(dataset, images, labels, seed, dequantize, subset)

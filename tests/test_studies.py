@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from studylib.benchmarks import ablation
 from studylib.book import ledger
 from studylib.book.chapter import setup
 from studylib.config import get_profile
 from studylib.measure import evaluate
 from studylib.studies import appendices, attacks, common, likelihood, recipe, training
+from studylib.training import zoo
 from studylib.training.loop import TrainingDiverged
 
 
@@ -46,8 +48,9 @@ def test_table1_summary_spread_text_and_claims():
     s = t.summary()
     assert s["base"]["accuracy"] == pytest.approx(91.0) and s["base"]["accuracy_sd"] == pytest.approx(1.0)
     assert s["split"]["accuracy_sd"] is None and s["split"]["paper"] == (99.3, 1.00)
-    text = t.markdown()
-    assert "| base | 96.9 % | 91.0 % [88.5, 93.5] | 0.95 | 1.520 [1.470, 1.570] | 3 |" in text
+    table = t.table()
+    assert table.rows[0][:6] == ("base", "96.9", "91.0 [88.5, 93.5]", "0.95", "1.520 [1.470, 1.570]", 3)
+    assert not table.note  # every row measured here
     claims = {c["name"]: c for c in t.claims()}
     base = claims["base accuracy"]
     assert base["method"] == "t over seeds" and base["n"] == 3 and base["of"] == "seeds"
@@ -61,6 +64,22 @@ def test_table1_summary_spread_text_and_claims():
     paid = claims["base over split: bits/dim saved"]
     assert paid["ours"] == pytest.approx(1.58 - 1.50) and paid["verdict"] == "holds"
     assert claims["split over reweighted: bits/dim saved"]["verdict"] == "holds"  # 1.58 < 1.60
+
+
+def test_table1_reads_later_seeds_from_chapter_9s_rows_of_the_same_model():
+    row = ablation.profile_model_row("mnist", "split", "quick", 1)  # committed: the quick recipe, seed 1
+    assert row["lever"].endswith("lowpass readout, seed 1") and row["n_test"] == 10_000
+    assert ablation.profile_model_row("mnist", "base", "quick", 1) is None  # the ablation trained split models
+    assert ablation.profile_model_row("mnist", "split", "quick", 7) is None
+    params = setup(dataset="mnist", objective="split", profile="quick", device="cpu", seed=0)
+    recorded = training._recorded(params, "split", 1, 10_000)
+    assert recorded["accuracy"] == pytest.approx(row["accuracy"] / 100) and recorded["recorded"]
+    assert training._recorded(params, "split", 1, 2000) is None  # another test set: not comparable
+    t = training.Table1("mnist", "quick", 10_000)
+    t.rows = [_row("split", 0, 0.98, 1.13, n=10_000), recorded, {**recorded, "seed": 2, "accuracy": 0.976}]
+    claims = {c["name"]: c for c in t.claims()}
+    assert claims["split accuracy"]["method"] == "t over seeds" and claims["split accuracy"]["n"] == 3
+    assert "split seed 1, split seed 2" in t.table().note
 
 
 def test_table1_orderings_over_seeds_use_welch():
@@ -149,6 +168,9 @@ def test_table1_on_smoke_models(home):
     torch.testing.assert_close(reach.sensitivity, by_hand / by_hand.sum())
     assert reach.readout == "lowpass" and sum(reach.thirds()) == pytest.approx(1.0)
     assert reach.text().startswith("lowpass readout: the classifier's input sensitivity lies")
+    assert zoo.is_cached("mnist", "base", "smoke", 0) and not zoo.is_cached("mnist", "base", "smoke", 1)
+    again = training.table1(params, ["base"], seeds=2)  # seed 1 neither cached nor recorded: left out
+    assert [r["seed"] for r in again.rows] == [0] and not zoo.is_cached("mnist", "base", "smoke", 1)
     with pytest.raises(ValueError, match="allowed values: base, reweighted, split"):
         training.table1(params, ["nope"])
     with pytest.raises(ValueError, match="seeds must be a positive integer"):
@@ -223,9 +245,10 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     diverged = {"Flow-GAN, weight 0.1": found["Flow-GAN, weight 0.1"]}
     rows = appendices.table(params, diverged)
     assert rows == {"Flow-GAN, weight 0.1": {"diverged_at": 7, "train_minutes": 0.5}}
-    assert "diverged at step 7" in appendices.table_text(rows)
+    assert appendices.results_table(rows).rows == [("Flow-GAN, weight 0.1", "diverged at step 7", *[None] * 4, 0.5)]
     assert appendices.claims(rows, "cifar10") == []  # a diverged training measures nothing
-    assert "diverged at step 7" in appendices.history_text(found["Flow-GAN, weight 0.1"][1], every=1)
+    history = appendices.history_table(found["Flow-GAN, weight 0.1"][1], every=1)
+    assert history.note.startswith("diverged at step 7") and len(history.rows) == len(curve)
 
 
 def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypatch):
@@ -235,8 +258,8 @@ def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypat
         (ledger.COMMITTED / "ablation" / "mnist__split__quick.json").read_text()
     )
     monkeypatch.setattr(ledger, "COMMITTED", tmp_path / "nothing committed")
-    assert recipe.levers("mnist").startswith("no lever ablation for mnist/split/quick yet")
-    assert recipe.against_goals("mnist") == "mnist: no full-budget row measured yet"
+    assert recipe.levers("mnist").note.startswith("no lever ablation for mnist/split/quick yet")
+    assert str(recipe.against_goals("mnist")) == "mnist: no full-budget row measured yet"
     full = get_profile("quick").steps_for("mnist")
     rows = [
         ("baseline", 900, 1.80, 45.0),
@@ -260,22 +283,22 @@ def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypat
     ]
     (tmp_path / "ablation").mkdir()
     (tmp_path / "ablation" / "mnist__split__quick.json").write_text(json.dumps(found))
-    table = recipe.levers("mnist").splitlines()
-    assert len(table) == 2 + len(rows) and "+52.9" in table[3]  # accuracy against the baseline row
+    table = recipe.levers("mnist")
+    assert len(table.rows) == len(rows) and table.rows[1][-1] == "+52.9"  # accuracy against the baseline row
     assert [r["lever"] for r in recipe.full_budget(found, "mnist")] == [r[0] for r in rows[1:4]]
-    check = recipe.against_goals("mnist")
+    check = str(recipe.against_goals("mnist"))
     assert "3 full-budget recipes, 2 within the bits/dim goal" in check
     assert "'stronger: combined, full budget, w = 0.3', 98.40 % at 1.190: 0.10 points short" in check
     found[2]["accuracy"] = 98.6
     (tmp_path / "ablation" / "mnist__split__quick.json").write_text(json.dumps(found))
-    assert recipe.against_goals("mnist").endswith("98.60 % at 1.190: meets the goal")
+    assert str(recipe.against_goals("mnist")).endswith("98.60 % at 1.190: meets the goal")
     # another seed of that recipe, past the density goal: the mean decides, not the best draw
     found.append({**found[2], "lever": found[2]["lever"] + ", seed 1", "bpd": 1.25, "accuracy": 98.4})
     (tmp_path / "ablation" / "mnist__split__quick.json").write_text(json.dumps(found))
     check = recipe.against_goals("mnist")
-    assert "2 seeds (98.60 % / 1.190, 98.40 % / 1.250), mean 98.50 % / 1.220" in check
-    assert "3 full-budget recipes, 1 within the bits/dim goal" in check
-    assert check.endswith("'stronger: combined, full budget', 97.90 % at 1.130: 0.60 points short")
+    assert check.rows[1][1:5] == (2, "98.60 / 1.190, 98.40 / 1.250", 98.5, 1.22)
+    assert "3 full-budget recipes, 1 within the bits/dim goal" in check.caption
+    assert check.note.endswith("'stronger: combined, full budget', 97.90 % at 1.130: 0.60 points short")
 
 
 def test_interpolation_claims_decide_section_4_4():
@@ -374,7 +397,8 @@ def test_flow_robustness_claims_read_the_abstract():
 def test_appendix_claims_read_no_difference_and_table_4():
     def row(acc, bpd):
         r = _row("x", 0, acc, bpd)
-        return {**r, "accuracy": 100 * acc}
+        extra = {"gap_nats": 2.0, "spread_nats": 40.0, "paths_below": 25.0, "paths_below_k": 5, "pairs": 20}
+        return {**r, **extra, "accuracy": 100 * acc, "train_minutes": 3.0}
 
     rows = {
         "Gaussian (chapter 2)": row(0.40, 5.0),
@@ -392,3 +416,8 @@ def test_appendix_claims_read_no_difference_and_table_4():
     assert claims["PixelCNN++, alpha 1000 accuracy"]["paper"] == 85.78
     assert claims["PixelCNN++ alpha 1000 over alpha 0: accuracy gained"]["verdict"] == "holds"
     assert claims["PixelCNN++ alpha 1000 over alpha 0: bits/dim paid"]["ours"] == pytest.approx(5.0)
+    table = appendices.results_table(rows)
+    assert table.rows[0][1] == "40.0 [35.3, 44.9]" and table.rows[0][5] == "25 [11, 47]"  # Wilson: 160 of 400, 5 of 20
+    assert table.rows[3][1] == "diverged at step 7"
+    fig = appendices.results_figure(rows)  # the diverged run has no point
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [n for n in rows if "Flow-GAN" not in n]

@@ -46,6 +46,7 @@ LEVERS: dict[str, dict] = {
 # baseline's. At `quick` this recipe with the lowpass readout is the profile itself
 # (chapter 2 adopted both: `run_stronger(readout="lowpass")` trains `quick`'s split model).
 STRONGER_STEPS = {"mnist": 10_000 / 6000, "cifar10": 5000 / 2600}
+STRONGER = "stronger: combined, full budget"  # the rows of that recipe are named from this
 # The first `quick` recipe, which the levers were measured against before `quick` adopted them.
 FIRST_QUICK = {
     "arch": {"mnist": Arch(3, 8, 64), "cifar10": Arch(3, 8, 64)},
@@ -63,6 +64,27 @@ FIRST_QUICK = {
 def results_path(dataset: str, objective: str, profile: str) -> Path:
     """Where a sweep's rows are kept: the ledger folder's ablation/ (committed for `quick`)."""
     return ledger.results_dir() / "ablation" / f"{dataset}__{objective}__{profile}.json"
+
+
+def recorded(dataset: str, objective: str = "split", profile: str = "quick") -> list[dict]:
+    """The ablation rows of the results folder, else the committed ones (a run into an empty
+    results folder still reads what was measured); empty when none were measured."""
+    path = results_path(dataset, objective, profile)
+    committed = ledger.COMMITTED / path.relative_to(ledger.results_dir())
+    found = next((p for p in (path, committed) if p.exists()), None)
+    return json.loads(found.read_text()) if found else []
+
+
+def profile_model_row(dataset: str, objective: str, profile: str, seed: int) -> dict | None:
+    """The ablation row that measured `profile`'s own model of `objective` drawn from `seed`
+    on the whole test set, or None: the `stronger` recipe with the lowpass readout, when its
+    model spec is the profile's (at `quick` it is; checked here, not assumed)."""
+    prof = get_profile(profile)
+    recipe = dataclasses.replace(stronger(prof, dataset), split_readout="lowpass")
+    if objective != "split" or spec(dataset, objective, recipe, seed) != spec(dataset, objective, prof, seed):
+        return None
+    name = seeded(f"{STRONGER}, lowpass readout", seed)
+    return next((r for r in recorded(dataset, objective, profile) if r["lever"] == name), None)
 
 
 def baseline(profile: Profile) -> Profile:
@@ -153,7 +175,7 @@ def run_stronger(
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be a positive number of training steps, got {steps}")
     prof = stronger(get_profile(profile), dataset)
-    lever = "stronger: combined, full budget"
+    lever = STRONGER
     if steps is not None:
         prof = dataclasses.replace(prof, train_steps={**prof.train_steps, family(dataset): steps})
         lever += f", {steps} steps"

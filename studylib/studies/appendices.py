@@ -8,16 +8,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from studylib.book import paper
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
+from studylib.book.tables import Table
 from studylib.config import Arch, Profile, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
-from studylib.measure.uncertainty import bootstrap
+from studylib.measure.uncertainty import bootstrap, wilson
 from studylib.progress import bar
 from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, image_estimate
 from studylib.training import zoo
@@ -123,6 +125,7 @@ def measure(params: Params, model: torch.nn.Module, pairs: int, steps: int = 50)
         "gap_nats": (wrong - correct).median().item(),
         "spread_nats": spread,
         "paths_below": 100 * paths.below(t).double().mean().item(),
+        "paths_below_k": int(paths.below(t).sum()),
         "pairs": len(i0),
         "correct": (ll.argmax(1) == y).numpy(),
         "bpd_images": bits_per_dim(correct, model.n_dims).numpy(),
@@ -143,37 +146,74 @@ def table(params: Params, found: dict[str, tuple[str, torch.nn.Module | Training
     return rows
 
 
-def table_text(rows: dict[str, dict]) -> str:
-    """One line per model: accuracy, bits/dim, margin / spread, paths below T, minutes."""
-    lines = [
-        f"{'model':<24} {'acc %':>6} {'bpd':>6} {'gap':>7} {'spread':>7} {'gap/spread':>10} {'paths<T %':>9} {'min':>5}"
-    ]
+def results_table(rows: dict[str, dict]) -> Table:
+    """One row per model: accuracy (Wilson) and bits/dim (bootstrap) with their 95 %
+    intervals over the test images, margin against spread, paths below T (Wilson over the
+    pairs), minutes of training; a diverged training says at which step."""
+    out = []
     for name, r in rows.items():
         if "diverged_at" in r:
-            lines.append(
-                f"{name:<24} diverged at step {r['diverged_at']} (non-finite loss) {r['train_minutes']:>22.1f}"
+            out.append(
+                (name, f"diverged at step {r['diverged_at']}", None, None, None, None, round(r["train_minutes"], 1))
             )
             continue
-        lines.append(
-            f"{name:<24} {r['accuracy']:>6.1f} {r['bpd']:>6.3f} {r['gap_nats']:>7.1f} {r['spread_nats']:>7.1f} "
-            f"{r['gap_nats'] / r['spread_nats']:>10.3f} {r['paths_below']:>9.0f} {r['train_minutes']:>5.1f}"
+        acc, bpd = image_estimate(r, "accuracy"), image_estimate(r, "bits/dim")
+        below = wilson(r["paths_below_k"], r["pairs"])
+        out.append(
+            (
+                name,
+                f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
+                f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                round(r["gap_nats"], 1),
+                round(r["spread_nats"], 1),
+                f"{below[0]:.0f} [{below[1]:.0f}, {below[2]:.0f}]",
+                round(r["train_minutes"], 1),
+            )
         )
-    lines.append("gap: median NLL margin of the best wrong class (nats); spread: 5-95 % range of the clean NLL")
-    return "\n".join(lines)
+    columns = ("model", "accuracy (%)", "bits/dim", "gap", "spread", "paths below T (%)", "min")
+    note = (
+        "95 % intervals in brackets. gap: median NLL margin of the best wrong class (nats); spread: 5-95 % "
+        "range of the clean NLL (nats); min: minutes of training; a diverged run stopped at a non-finite loss."
+    )
+    return Table(columns, out, note=note)
 
 
-def history_text(model: torch.nn.Module | TrainingDiverged, every: int = 5) -> str:
+def results_figure(rows: dict[str, dict]):
+    """Each model's test accuracy with its 95 % Wilson interval, the Gaussian prior's as a
+    band: appendix C's "no significant difference" is a variant inside the band."""
+    measured = {name: image_estimate(r, "accuracy")[:3] for name, r in rows.items() if "diverged_at" not in r}
+    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(measured) + 1.2))
+    names = list(measured)
+    values = np.array([measured[n] for n in names])
+    ax.errorbar(
+        values[:, 0],
+        range(len(names)),
+        xerr=[values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]],
+        fmt="o",
+        capsize=3,
+    )
+    if REFERENCE in measured:
+        ax.axvspan(*measured[REFERENCE][1:], color="tab:gray", alpha=0.25, label="Gaussian prior's interval")
+        ax.legend(loc="lower right")
+    ax.set(yticks=range(len(names)), yticklabels=names, xlabel="test accuracy (%)", title="appendix models")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def history_table(model: torch.nn.Module | TrainingDiverged, every: int = 5) -> Table:
     """A training run's logged curve (every `every`-th entry): loss, bits/dim, and the
     Flow-GAN's generator and discriminator losses where it has them; for a diverged run,
     the curve up to the step it diverged at."""
     history = model.history if isinstance(model, TrainingDiverged) else model.info["history"]
     rows = history[::every]
     keys = [k for k in ("loss", "bpd", "acc", "gan_generator", "gan_discriminator") if k in rows[0]]
-    lines = [f"{'step':>6} " + " ".join(f"{k:>17}" for k in keys)]
-    lines += [f"{h['step']:>6} " + " ".join(f"{h[k]:>17.3f}" for k in keys) for h in rows]
-    if isinstance(model, TrainingDiverged):
-        lines.append(f"diverged at step {model.step}: the loss or its gradient became non-finite")
-    return "\n".join(lines)
+    note = (
+        f"diverged at step {model.step}: the loss or its gradient became non-finite"
+        if isinstance(model, TrainingDiverged)
+        else ""
+    )
+    return Table(("step", *keys), [(h["step"], *(round(h[k], 3) for k in keys)) for h in rows], note=note)
 
 
 REFERENCE = "Gaussian (chapter 2)"

@@ -45,7 +45,7 @@ def table3(params: Params, datasets: list[str], objective: str = "reweighted") -
     for name in datasets:
         check_choice("dataset", name, DATASETS)
         model = model_for(params, objective, params.seed, dataset=name)
-        test = eval_set(params, name)
+        test = eval_set(params, name, table=True)
         scores = {**metrics(params, model, test), **per_image(params, model, test)}
         rows.append({"dataset": name, **scores, "paper": paper.TABLE3.get(name), **train_info(model)})
     return rows

@@ -18,9 +18,11 @@ from studylib.training import zoo
 from studylib.training.memo import memo
 
 
-def eval_set(params: Params, dataset: str | None = None) -> data.ImageDataset:
-    """The profile's seeded test subset (all of the test set where the profile sets none)."""
-    return data.load(dataset or params.dataset, "test", subset=params.profile.eval_subset, seed=params.seed)
+def eval_set(params: Params, dataset: str | None = None, table: bool = False) -> data.ImageDataset:
+    """The profile's seeded test subset (all of the test set where the profile sets none);
+    with `table`, that of the paper's accuracy tables (`Profile.table_subset`)."""
+    subset = params.profile.table_subset if table else params.profile.eval_subset
+    return data.load(dataset or params.dataset, "test", subset=subset, seed=params.seed)
 
 
 def model_for(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):
@@ -35,7 +37,7 @@ def eval_log_likelihoods(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, C) log p(x|y) of the profile's test subset `test` under `model`, and its labels;
     memoised on disk, since every chapter scores the same images with the same models."""
-    key = {"model": model.info["sha256"], "test": [test.name, params.profile.eval_subset, params.seed]}
+    key = {"model": model.info["sha256"], "test": [test.name, test.subset, params.seed]}
     stored = memo(
         "test-ll",
         key,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from studylib import data
-from studylib.benchmarks import bench
+from studylib.benchmarks import ablation, bench
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
@@ -21,6 +21,7 @@ from studylib.config import OBJECTIVES, check_choice
 from studylib.measure.uncertainty import bootstrap, t_interval, welch_difference
 from studylib.models.flows import ConditionalGlow
 from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
+from studylib.training import zoo
 
 
 @dataclass
@@ -52,22 +53,46 @@ class Table1:
             }
         return out
 
-    def markdown(self) -> str:
-        """Table 1 as a Markdown table: the paper's numbers beside ours, each of ours with its
-        95 % interval (over seeds where there are several, else over the test images)."""
-        lines = [
-            f"Table 1, {self.dataset}, profile {self.profile}, {self.n_test} test images\n",
-            "| objective | accuracy: paper | accuracy: ours | bits/dim: paper | bits/dim: ours | seeds | min | on |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
+    def table(self) -> Table:
+        """Table 1: the paper's numbers beside ours, each of ours with its 95 % interval (over
+        seeds where there are several, else over the test images)."""
+        rows = []
         for objective, s in self.summary().items():
             acc, bpd = (self._estimate(objective, m) for m in ("accuracy", "bits/dim"))
-            lines.append(
-                f"| {objective} | {s['paper'][0]:.1f} % | {acc[0]:.1f} % [{acc[1]:.1f}, {acc[2]:.1f}] | "
-                f"{s['paper'][1]:.2f} | {bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}] | {s['seeds']} | "
-                f"{s['train_minutes']:.1f} | {s['trained_on']} |"
+            rows.append(
+                (
+                    objective,
+                    f"{s['paper'][0]:.1f}",
+                    f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
+                    f"{s['paper'][1]:.2f}",
+                    f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                    s["seeds"],
+                    round(s["train_minutes"], 1),
+                    s["trained_on"],
+                )
             )
-        return "\n".join(lines)
+        recorded = sorted({f"{r['objective']} seed {r['seed']}" for r in self.rows if r.get("recorded")})
+        note = (
+            f"Read from chapter 9's ablation rows (the same recipe, trained and scored on another machine, "
+            f"its test images dequantised with the row's seed): {', '.join(recorded)}."
+            if recorded
+            else ""
+        )
+        columns = (
+            "objective",
+            "accuracy: paper",
+            "accuracy: ours",
+            "bits/dim: paper",
+            "bits/dim: ours",
+            "seeds",
+            "min",
+            "on",
+        )
+        caption = (
+            f"Table 1, {self.dataset}, profile {self.profile}, {self.n_test} test images "
+            "(accuracy in %; 95 % intervals in brackets; min: minutes of training per model)"
+        )
+        return Table(columns, rows, caption=caption, note=note)
 
     def claims(self) -> list[dict]:
         """Table 1's cells (accuracy and bits/dim per objective) against the paper's, and
@@ -159,27 +184,52 @@ ORDERINGS = (
 )
 
 
-def table1(params: Params, objectives: list[str], seeds: int = 1) -> Table1:
-    """Train (or load) each objective for `seeds` seeds and evaluate it on the test subset."""
+def table1(params: Params, objectives: list[str], seeds: int = 1, train_seeds: bool = False) -> Table1:
+    """Each objective from `seeds` seeds, scored on the tables' test set: the first seed is
+    trained (or loaded); a later one is loaded from the cache, else read from chapter 9's
+    ablation row of the same model (scored there on the same whole test set), else trained
+    if `train_seeds`, else left out (the table counts the seeds of each row)."""
     for objective in objectives:
         check_choice("objective", objective, OBJECTIVES)
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    test = eval_set(params)
+    test = eval_set(params, table=True)
     result = Table1(params.dataset, params.profile.name, len(test))
     for objective in objectives:
         for seed in range(params.seed, params.seed + seeds):
-            model = model_for(params, objective, seed)
-            scores = {**metrics(params, model, test), **per_image(params, model, test)}
-            result.rows.append({"objective": objective, "seed": seed, **scores, **train_info(model)})
-            result.models[f"{objective} seed {seed}"] = model
+            cached = zoo.is_cached(params.dataset, objective, params.profile, seed)
+            row = None if cached or seed == params.seed else _recorded(params, objective, seed, len(test))
+            if row is not None:
+                result.rows.append(row)
+            elif cached or seed == params.seed or train_seeds:
+                model = model_for(params, objective, seed)
+                scores = {**metrics(params, model, test), **per_image(params, model, test)}
+                result.rows.append({"objective": objective, "seed": seed, **scores, **train_info(model)})
+                result.models[f"{objective} seed {seed}"] = model
     return result
+
+
+def _recorded(params: Params, objective: str, seed: int, n_test: int) -> dict | None:
+    """A Table 1 row from chapter 9's ablation row of the profile's model (None when there is
+    none on a test set of `n_test` images, the whole test set)."""
+    row = ablation.profile_model_row(params.dataset, objective, params.profile.name, seed)
+    if row is None or row["n_test"] != n_test or params.profile.table_subset is not None:
+        return None
+    return {
+        "objective": objective,
+        "seed": seed,
+        "accuracy": row["accuracy"] / 100,
+        "bpd": row["bpd"],
+        "train_seconds": row["train_seconds"],
+        "trained_on": "cpu",
+        "recorded": True,
+    }
 
 
 def tradeoff(params: Params, weights: list[float]) -> list[dict]:
     """Test accuracy and bits/dim of MNIST models as the cross-entropy weight w grows
     (w = 0 is the Base model, plus the profile's reweighted model and `weights`)."""
-    test = eval_set(params, "mnist")
+    test = eval_set(params, "mnist", table=True)
     points = []
     for objective, w in [("base", None), ("reweighted", None), *[("reweighted", float(w)) for w in weights]]:
         model = model_for(params, objective, params.seed, ce_weight=w, dataset="mnist")
@@ -188,11 +238,21 @@ def tradeoff(params: Params, weights: list[float]) -> list[dict]:
     return [unique[w] for w in sorted(unique)]
 
 
-def tradeoff_text(points: list[dict]) -> str:
-    """One line per weight w: test accuracy and bits/dim."""
-    return "\n".join(
-        f"w = {p['ce_weight']:<5g} accuracy {100 * p['accuracy']:5.1f} %   bits/dim {p['bpd']:.3f}" for p in points
-    )
+def tradeoff_table(points: list[dict]) -> Table:
+    """One row per weight w: test accuracy and bits/dim with their 95 % intervals over the
+    test images (Wilson; bootstrap)."""
+    rows = []
+    for p in points:
+        acc, bpd = image_estimate(p, "accuracy"), image_estimate(p, "bits/dim")
+        rows.append(
+            (
+                p["ce_weight"],
+                f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
+                f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                acc[3],
+            )
+        )
+    return Table(("w", "accuracy (%)", "bits/dim", "test images"), rows)
 
 
 def training_curves(histories: dict[str, list[dict]]):

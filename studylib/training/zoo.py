@@ -196,6 +196,14 @@ def _note_use(folder: Path) -> None:
     (folder / USED_BY).write_text(json.dumps(sorted({*used_by(folder), chapter})))
 
 
+def is_cached(
+    dataset: str, objective: str, profile: str | Profile | None, seed: int, ce_weight: float | None = None
+) -> bool:
+    """Whether the cache holds the trained model `get_model` would return (no training)."""
+    model_spec = spec(dataset, objective, get_profile(profile), seed, ce_weight)
+    return (models_dir() / cache_key(model_spec) / "model.pt").exists()
+
+
 def get_model(
     dataset: str,
     objective: str,
