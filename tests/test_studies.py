@@ -356,6 +356,8 @@ def test_bg_mnist_claims_read_section_4_5():
     assert paths["verdict"] == "holds" and paths["n"] == 300
     assert by_name["bg-mnist-0 bits/dim minus CIFAR-10's"]["ours"] == pytest.approx(0.6)
     assert [row[-1] for row in table.rows].count("holds") == 4
+    shown = bg_mnist.table3_table(rows)
+    assert shown.rows[1] == ("bg-mnist-0", "99.0", "93.0 [90.1, 95.1]", "1.10", "5.300 [5.297, 5.303]", 400)
 
 
 def test_flow_robustness_claims_read_the_abstract():
