@@ -223,9 +223,11 @@ def test_table2_rates_count_success_detection_and_budget():
     table = Table2("mnist", 1.5, 4)
     table.detectors["split"] = Detector(1.4, 1.0, 1.0, 16)
     table.outcomes["split"] = {"CW-L2": out}
-    text = table.markdown()
-    assert "| CW-L2 | split | 1 % | 25 % [5, 70] (1/4) | 100 % | 75 % [30, 95] (3/4) |" in text
-    assert "| boundary | split | 36 % | not run | 80 % | not run |" in text
+    shown = table.table()
+    assert shown.rows[:2] == [
+        ("CW-L2", "split", "1 %", "25 % [5, 70] (1/4)", "100 %", "75 % [30, 95] (3/4)"),
+        ("boundary", "split", "36 %", "not run", "80 %", "not run"),
+    ]
     undetected, fooled = table.claims()
     assert undetected["ours"] == 25.0 and undetected["k"] == 1 and undetected["n"] == 4 and undetected["paper"] == 1
     assert undetected["verdict"] == "differs" and fooled["verdict"] == "differs"  # 1 % and 100 % lie outside

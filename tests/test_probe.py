@@ -32,9 +32,9 @@ def test_a_budget_longer_than_the_run_trains_it_all(home):
     assert row["steady_images_per_s"] > 0 and row["train_seconds"] < 60 * 60  # within its budget
 
 
-def test_markdown_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkeypatch):
+def test_table_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
-    assert "No probe of `paper` on cuda yet: run `studylib probe" in probe.markdown("paper", "cuda")
+    assert "No probe of `paper` on cuda yet: run `studylib probe" in probe.table("paper", "cuda").markdown()
     row = {
         "dataset": "mnist", "objective": "split", "arch": "L4K12H128", "batch_size": 64, "device_name": "a GPU",
         "train_seconds": 150.0, "steps": 775, "total_steps": 140550, "epochs": 0.83, "steady_images_per_s": 329.1,
@@ -44,7 +44,7 @@ def test_markdown_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, mon
     assert path.parent == ledger.results_dir() / "bench"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps([row]))
-    table = probe.markdown("paper", "cuda").splitlines()
+    table = probe.table("paper", "cuda").markdown().splitlines()
     assert len(table) == 3
     assert table[2] == (
         "| mnist split, L4K12H128, batch 64 | a GPU | 2.5 | 775 of 140,550 (0.83) | 329 | 1.26 GiB | 73.3 % "

@@ -15,6 +15,7 @@ import torch
 
 from studylib import data
 from studylib.book import ledger
+from studylib.book.tables import Table
 from studylib.config import device_label, get_profile, resolve_device
 from studylib.measure import evaluate
 from studylib.training.loop import train
@@ -111,20 +112,37 @@ def probe(
     }
 
 
-def markdown(profile: str = "paper", device: str = "cuda") -> str:
-    """The rows `studylib probe` recorded for `profile` on `device`, as a Markdown table."""
+def table(profile: str = "paper", device: str = "cuda") -> Table:
+    """The rows `studylib probe` recorded for `profile` on `device`, as a table."""
     path = results_path(profile, device)
+    columns = (
+        "model",
+        "device",
+        "minutes",
+        "steps (epochs)",
+        "images/s",
+        "peak memory",
+        "accuracy",
+        "bits/dim",
+        "whole run",
+    )
     if not path.exists():
-        return f"No probe of `{profile}` on {device} yet: run `studylib probe --profile {profile}` ({path.name})."
-    lines = [
-        "| model | device | minutes | steps (epochs) | images/s | peak memory | accuracy | bits/dim | whole run |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in json.loads(path.read_text()):
-        lines.append(
-            f"| {r['dataset']} {r['objective']}, {r['arch']}, batch {r['batch_size']} | {r['device_name']} "
-            f"| {r['train_seconds'] / 60:.1f} | {r['steps']:,} of {r['total_steps']:,} ({r['epochs']:.2f}) "
-            f"| {r['steady_images_per_s']:.0f} | {r['peak_memory_gib']:.2f} GiB | {r['accuracy']:.1f} % "
-            f"| {r['bpd']:.3f} | {r['projected_hours']:.1f} h |"
+        return Table(
+            columns,
+            note=f"No probe of `{profile}` on {device} yet: run `studylib probe --profile {profile}` ({path.name}).",
         )
-    return "\n".join(lines)
+    rows = [
+        (
+            f"{r['dataset']} {r['objective']}, {r['arch']}, batch {r['batch_size']}",
+            r["device_name"],
+            f"{r['train_seconds'] / 60:.1f}",
+            f"{r['steps']:,} of {r['total_steps']:,} ({r['epochs']:.2f})",
+            f"{r['steady_images_per_s']:.0f}",
+            f"{r['peak_memory_gib']:.2f} GiB",
+            f"{r['accuracy']:.1f} %",
+            f"{r['bpd']:.3f}",
+            f"{r['projected_hours']:.1f} h",
+        )
+        for r in json.loads(path.read_text())
+    ]
+    return Table(columns, rows)

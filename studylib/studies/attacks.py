@@ -103,14 +103,11 @@ class Table2:
         ]
         return Table(("model", "T (bits/dim)", "quantile", "recall", "eps (L2)"), rows)
 
-    def markdown(self) -> str:
-        """Table 2 as a Markdown table: per attack and model, the paper's and our share of
-        successful, undetected attacks within eps and of attacks fooling the classifier,
-        ours with its 95 % Wilson interval and count."""
-        lines = [
-            "| attack | model | undetected: paper | undetected: ours | fooled: paper | fooled: ours |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
+    def table(self) -> Table:
+        """Table 2: per attack and model, the paper's and our share of successful, undetected
+        attacks within eps and of attacks fooling the classifier, ours with its 95 % Wilson
+        interval and count."""
+        rows = []
         for attack in ATTACKS:
             for objective, outcomes in self.outcomes.items():
                 p = paper.TABLE2[self.dataset][attack].get(objective)
@@ -121,8 +118,9 @@ class Table2:
                         cells[i] = f"{rate:.0f} % [{low:.0f}, {high:.0f}] ({int(hit.sum())}/{len(hit)})"
                 else:
                     cells[1] = cells[3] = "not run"
-                lines.append(f"| {attack} | {objective} | " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+                rows.append((attack, objective, *cells))
+        columns = ("attack", "model", "undetected: paper", "undetected: ours", "fooled: paper", "fooled: ours")
+        return Table(columns, rows)
 
     def claims(self) -> list[dict]:
         """The ledger's claims: every cell of Table 2 that ran (undetected and fooled within

@@ -7,7 +7,7 @@ from studylib.benchmarks import bench, probe
 from studylib.book.tables import Table
 
 
-def at_scale(profile: str = "paper", device: str = "cuda") -> tuple[str, Table]:
-    """(Markdown table of the probe rows, table of the peer benchmark) recorded for
+def at_scale(profile: str = "paper", device: str = "cuda") -> tuple[Table, Table]:
+    """(Table of the probe rows, table of the peer benchmark) recorded for
     `profile` on `device`; each says how to make it when it is missing."""
-    return probe.markdown(profile, device), bench.peers_table(profile, device)
+    return probe.table(profile, device), bench.peers_table(profile, device)
