@@ -45,12 +45,20 @@ def test_bootstrap_of_a_median_covers_it_and_is_reproducible():
 def test_t_and_welch_intervals_over_seeds():
     from scipy import stats
 
-    from studylib.measure.uncertainty import t_interval, welch_difference
+    from studylib.measure.uncertainty import seed_difference, t_interval
 
     mean, low, high = t_interval([97.97, 98.34, 97.62])
     half = stats.t.ppf(0.975, 2) * np.std([97.97, 98.34, 97.62], ddof=1) / math.sqrt(3)
     assert mean == pytest.approx(97.9767, abs=1e-4) and high - mean == pytest.approx(half)
-    diff, low, high = welch_difference([98.56, 98.36, 98.56], [97.97, 98.34, 97.62])
-    assert diff == pytest.approx(98.4933 - 97.9767, abs=1e-4) and low < diff < high
+    diff, low, high, method = seed_difference([98.56, 98.36, 98.56], [97.97, 98.34, 97.62])
+    assert diff == pytest.approx(98.4933 - 97.9767, abs=1e-4) and low < diff < high and method.startswith("Welch")
+    one = [97.2]  # a single run against three seeds: their spread stands in for its own
+    diff, low, high, method = seed_difference(one, [97.97, 98.34, 97.62])
+    pooled = stats.ttest_ind(one, [97.97, 98.34, 97.62], equal_var=True).confidence_interval(0.95)
+    assert method == "pooled t over seeds" and (low, high) == pytest.approx((pooled.low, pooled.high))
+    sd = np.std([97.97, 98.34, 97.62], ddof=1)  # by hand: s * sqrt(1/1 + 1/3), t with 2 degrees of freedom
+    assert high - diff == pytest.approx(stats.t.ppf(0.975, 2) * sd * math.sqrt(1 + 1 / 3))
+    with pytest.raises(ValueError, match="one side with at least two"):
+        seed_difference([1.0], [2.0])
     with pytest.raises(ValueError, match="at least two"):
         t_interval([1.0])

@@ -73,16 +73,20 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple
     return float(a.mean()), float(low), float(high)
 
 
-def welch_difference(
+def seed_difference(
     first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
-) -> tuple[float, float, float]:
-    """Mean of `first` minus mean of `second` (e.g. two recipes over seeds) with Welch's t
-    interval: (difference, low, high)."""
+) -> tuple[float, float, float, str]:
+    """Mean of `first` minus mean of `second` (e.g. two recipes over seeds) with its t
+    interval: Welch's where both sides have several seeds; Student's pooled one where only
+    one side has (its seed spread stands in for the other's, which a single run cannot
+    measure). Returns (difference, low, high, method)."""
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError("Welch's interval needs at least two measurements on each side")
+    if len(a) < 1 or len(b) < 1 or len(a) + len(b) < 3:
+        raise ValueError("a t interval over seeds needs one side with at least two measurements")
+    welch = len(a) > 1 and len(b) > 1
+    method = "Welch t over seeds" if welch else "pooled t over seeds"
     diff = float(a.mean() - b.mean())
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread on either side
-        return diff, diff, diff
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-    return diff, float(ci.low), float(ci.high)
+        return diff, diff, diff, method
+    ci = stats.ttest_ind(a, b, equal_var=not welch).confidence_interval(confidence)
+    return diff, float(ci.low), float(ci.high), method
