@@ -311,8 +311,9 @@ class Reach:
     def text(self) -> str:
         top, middle, bottom = (100 * t for t in self.thirds())
         return (
-            f"{self.readout} readout: the classifier's input sensitivity lies {top:.0f} % in the top third "
-            f"of the image, {middle:.0f} % in the middle, {bottom:.0f} % in the bottom third"
+            f"{self.readout} readout: the classifier's input sensitivity lies\n"
+            f"{top:.0f} % in the top third of the image, {middle:.0f} % in the middle,\n"
+            f"{bottom:.0f} % in the bottom third"
         )
 
     def figure(self):
