@@ -17,6 +17,11 @@ def fmt(value: object) -> str:
     return str(value)
 
 
+def estimate(value: float, low: float, high: float, digits: int = 1) -> str:
+    """A measured value with its interval in one cell, e.g. "95.5 [95.0, 95.8]"."""
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def _escaped(value: object) -> str:
     """A Markdown cell: `fmt`'s text with its pipes escaped."""
     return fmt(value).replace("|", "\\|")

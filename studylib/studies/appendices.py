@@ -15,7 +15,7 @@ import torch
 from studylib.book import paper
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
-from studylib.book.tables import Table
+from studylib.book.tables import Table, estimate
 from studylib.config import Arch, Profile, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
@@ -162,11 +162,11 @@ def results_table(rows: dict[str, dict]) -> Table:
         out.append(
             (
                 name,
-                f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
-                f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                estimate(*acc[:3]),
+                estimate(*bpd[:3], digits=3),
                 round(r["gap_nats"], 1),
                 round(r["spread_nats"], 1),
-                f"{below[0]:.0f} [{below[1]:.0f}, {below[2]:.0f}]",
+                estimate(*below, digits=0),
                 round(r["train_minutes"], 1),
             )
         )

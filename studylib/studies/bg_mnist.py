@@ -10,7 +10,7 @@ from studylib import data
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import describe, directional, quantitative
-from studylib.book.tables import Table
+from studylib.book.tables import Table, estimate
 from studylib.config import DATASETS, check_choice
 from studylib.measure.uncertainty import bootstrap
 from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
@@ -62,9 +62,9 @@ def table3_table(rows: list[dict]) -> Table:
             (
                 r["dataset"],
                 f"{p_acc:.1f}",
-                f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
+                estimate(*acc[:3]),
                 f"{p_bpd:.2f}",
-                f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                estimate(*bpd[:3], digits=3),
                 acc[3],
             )
         )

@@ -16,7 +16,7 @@ from studylib.benchmarks import ablation, bench
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
-from studylib.book.tables import Table
+from studylib.book.tables import Table, estimate
 from studylib.config import OBJECTIVES, check_choice
 from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval
 from studylib.models.flows import ConditionalGlow
@@ -63,9 +63,9 @@ class Table1:
                 (
                     objective,
                     f"{s['paper'][0]:.1f}",
-                    f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
+                    estimate(*acc[:3]),
                     f"{s['paper'][1]:.2f}",
-                    f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                    estimate(*bpd[:3], digits=3),
                     s["seeds"],
                     round(s["train_minutes"], 1),
                     s["trained_on"],
@@ -250,8 +250,8 @@ def tradeoff_table(points: list[dict]) -> Table:
         rows.append(
             (
                 p["ce_weight"],
-                f"{acc[0]:.1f} [{acc[1]:.1f}, {acc[2]:.1f}]",
-                f"{bpd[0]:.3f} [{bpd[1]:.3f}, {bpd[2]:.3f}]",
+                estimate(*acc[:3]),
+                estimate(*bpd[:3], digits=3),
                 acc[3],
             )
         )
