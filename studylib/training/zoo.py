@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,8 +168,7 @@ def entry_lock(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = _holder(handle) or "another process"
             print(f"waiting for {holder}, which is training {folder.name}", file=sys.stderr, flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)  # until it finishes, or dies and the OS releases it
         handle.seek(0)
@@ -179,6 +179,18 @@ def entry_lock(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(handle, patience: float = 1.0) -> str:
+    """Who holds the lock, as it wrote itself into the lock file: it writes just after taking
+    the lock, so a waiter that comes in between gives it `patience` seconds to do so."""
+    deadline = time.monotonic() + patience
+    while True:
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.05)
 
 
 def used_by(folder: Path) -> list[str]:
