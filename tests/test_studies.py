@@ -415,6 +415,9 @@ def test_appendix_claims_read_no_difference_and_table_4():
     claims = {c["name"]: c for c in appendices.claims(rows, "cifar10")}
     assert claims["Laplace: accuracy minus the Gaussian prior's"]["verdict"] == "matches"  # 0 lies in its interval
     assert claims["Cauchy: accuracy minus the Gaussian prior's"]["verdict"] == "differs"  # 20 points
+    laplace_bpd = claims["Laplace: bits/dim minus the Gaussian prior's"]
+    assert laplace_bpd["ours"] == pytest.approx(0.4) and laplace_bpd["verdict"] == "differs"
+    assert laplace_bpd["note"] == "5.400 against 5.000"  # the two means, beside the difference
     assert not any(name.startswith("Flow-GAN") for name in claims)
     assert claims["PixelCNN++, alpha 1000 accuracy"]["paper"] == 85.78
     assert claims["PixelCNN++ alpha 1000 over alpha 0: accuracy gained"]["verdict"] == "holds"
