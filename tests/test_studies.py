@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from studylib.benchmarks import ablation
 from studylib.book import ledger
@@ -148,6 +149,24 @@ def test_needed_gap_and_margin_statistics():
     table = likelihood.margins_table({"mnist": m}, 0.95)
     assert table.columns == ("", "mnist") and table.rows[0] == ("test images", 101)
     assert table.rows[-1] == ("wrong-class NLL below T (%)", round(100 * 95 / 101, 1))
+
+
+def test_tradeoff_points_show_the_seed_spread_where_there_are_seeds():
+    runs = [
+        {**_row("reweighted", seed, acc, 1.2 + seed / 100), "ce_weight": 0.1}
+        for seed, acc in enumerate((0.9, 0.92, 0.94))
+    ]
+    points = [
+        {"ce_weight": 0.0, "accuracy": 0.8, "bpd": 1.1, "runs": [{**_row("base", 0, 0.8, 1.1), "ce_weight": 0.0}]},
+        {"ce_weight": 0.1, "accuracy": 0.92, "bpd": 1.21, "runs": runs},
+    ]
+    table = training.tradeoff_table(points)
+    assert table.rows[0][1] == "80.0 [75.8, 83.6]" and table.rows[0][3] == "400 test images"  # Wilson: 320 of 400
+    half = stats.t.ppf(0.975, 2) * 2 / 3**0.5  # accuracies 90, 92, 94 %: sd 2 points
+    assert table.rows[1][1] == f"92.0 [{92 - half:.1f}, {92 + half:.1f}]" and table.rows[1][3] == "3 seeds"
+    fig = training.tradeoff_figure(points)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == ["w=0", "w=0.1, 3 seeds"]
 
 
 def test_table1_on_smoke_models(home):

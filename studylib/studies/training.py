@@ -142,14 +142,11 @@ class Table1:
         return [r for r in self.rows if r["objective"] == objective]
 
     def _values(self, objective: str, metric: str) -> list[float]:
-        return [100 * r["accuracy"] if metric == "accuracy" else r["bpd"] for r in self._seeds(objective)]
+        return _values(self._seeds(objective), metric)
 
     def _estimate(self, objective: str, metric: str) -> tuple:
         """(value, low, high, n, of, k, method) of one Table 1 cell."""
-        runs = self._seeds(objective)
-        if len(runs) > 1:
-            return (*t_interval(self._values(objective, metric)), len(runs), "seeds", None, "t over seeds")
-        return image_estimate(runs[0], metric)
+        return runs_estimate(self._seeds(objective), metric)
 
     def _difference(self, better: str, worse: str, metric: str) -> tuple:
         """How far `better` beats `worse` on `metric` (accuracy up, bits/dim down), with its
@@ -170,6 +167,19 @@ class Table1:
 
         value = bootstrap([first[key], second[key]], gain, paired=True)
         return (*value, len(first[key]), "test images (the same for both)", "paired bootstrap")
+
+
+def _values(runs: list[dict], metric: str) -> list[float]:
+    return [100 * r["accuracy"] if metric == "accuracy" else r["bpd"] for r in runs]
+
+
+def runs_estimate(runs: list[dict], metric: str) -> tuple:
+    """Accuracy (%) or bits/dim of one model recipe with its 95 % interval, (value, low, high,
+    n, of, k, method): t over the seeds where there are several runs (the seed-to-seed
+    spread is part of the uncertainty), else over the one run's test images (Wilson; bootstrap)."""
+    if len(runs) > 1:
+        return (*t_interval(_values(runs, metric)), len(runs), "seeds", None, "t over seeds")
+    return image_estimate(runs[0], metric)
 
 
 SECTION_41 = (
@@ -229,33 +239,42 @@ def _recorded(params: Params, objective: str, seed: int, n_test: int) -> dict | 
     }
 
 
-def tradeoff(params: Params, weights: list[float]) -> list[dict]:
-    """Test accuracy and bits/dim of MNIST models as the cross-entropy weight w grows
-    (w = 0 is the Base model, plus the profile's reweighted model and `weights`)."""
+def tradeoff(params: Params, weights: list[float], seeds: int = 1, train_seeds: bool = False) -> list[dict]:
+    """Test accuracy and bits/dim of MNIST models as the cross-entropy weight w grows (w = 0
+    is the Base model, plus the profile's reweighted model and `weights`): per w, its first
+    seed trained or loaded and later ones (up to `seeds`) loaded where cached, or trained
+    if `train_seeds`. One point per w: its mean "accuracy" (a fraction) and "bpd" over the
+    seeds, and "runs", one row per seed."""
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     test = eval_set(params, "mnist", table=True)
-    points = []
+    points = {}
     for objective, w in [("base", None), ("reweighted", None), *[("reweighted", float(w)) for w in weights]]:
-        model = model_for(params, objective, params.seed, ce_weight=w, dataset="mnist")
-        points.append({**metrics(params, model, test), **per_image(params, model, test), **train_info(model)})
-    unique = {p["ce_weight"]: p for p in points}
-    return [unique[w] for w in sorted(unique)]
+        runs = []
+        for seed in range(params.seed, params.seed + seeds):
+            if seed == params.seed or train_seeds or zoo.is_cached("mnist", objective, params.profile, seed, w):
+                model = model_for(params, objective, seed, ce_weight=w, dataset="mnist")
+                runs.append({**metrics(params, model, test), **per_image(params, model, test), **train_info(model)})
+        points.setdefault(runs[0]["ce_weight"], runs)
+    return [
+        {
+            "ce_weight": w,
+            "accuracy": statistics.fmean(r["accuracy"] for r in points[w]),
+            "bpd": statistics.fmean(r["bpd"] for r in points[w]),
+            "runs": points[w],
+        }
+        for w in sorted(points)
+    ]
 
 
 def tradeoff_table(points: list[dict]) -> Table:
-    """One row per weight w: test accuracy and bits/dim with their 95 % intervals over the
-    test images (Wilson; bootstrap)."""
+    """One row per weight w: test accuracy and bits/dim with their 95 % intervals (over
+    seeds where there are several, else over the test images)."""
     rows = []
     for p in points:
-        acc, bpd = image_estimate(p, "accuracy"), image_estimate(p, "bits/dim")
-        rows.append(
-            (
-                p["ce_weight"],
-                estimate(*acc[:3]),
-                estimate(*bpd[:3], digits=3),
-                acc[3],
-            )
-        )
-    return Table(("w", "accuracy (%)", "bits/dim", "test images"), rows)
+        acc, bpd = (runs_estimate(p["runs"], metric) for metric in ("accuracy", "bits/dim"))
+        rows.append((p["ce_weight"], estimate(*acc[:3]), estimate(*bpd[:3], digits=3), f"{acc[3]} {acc[4]}"))
+    return Table(("w", "accuracy (%)", "bits/dim", "over"), rows)
 
 
 def training_curves(histories: dict[str, list[dict]]):
@@ -274,10 +293,10 @@ def training_curves(histories: dict[str, list[dict]]):
 
 def tradeoff_figure(points: list[dict]):
     """Accuracy against bits/dim as the cross-entropy weight w grows, each point with its 95 %
-    intervals over the test images (Wilson; bootstrap) (Chapter 2)."""
+    intervals (over seeds where there are several, else over the test images) (Chapter 2)."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    acc = np.array([image_estimate(p, "accuracy")[:3] for p in points])
-    bpd = np.array([image_estimate(p, "bits/dim")[:3] for p in points])
+    acc = np.array([runs_estimate(p["runs"], "accuracy")[:3] for p in points])
+    bpd = np.array([runs_estimate(p["runs"], "bits/dim")[:3] for p in points])
     ax.errorbar(
         bpd[:, 0],
         acc[:, 0],
@@ -286,8 +305,9 @@ def tradeoff_figure(points: list[dict]):
         fmt="o-",
         capsize=3,
     )
-    for p in points:
-        ax.annotate(f"w={p['ce_weight']:g}", (p["bpd"], 100 * p["accuracy"]), textcoords="offset points", xytext=(5, 5))
+    for p, x, y in zip(points, bpd[:, 0], acc[:, 0], strict=True):
+        seeds = f", {len(p['runs'])} seeds" if len(p["runs"]) > 1 else ""
+        ax.annotate(f"w={p['ce_weight']:g}{seeds}", (x, y), textcoords="offset points", xytext=(5, 5))
     ax.set(xlabel="bits/dim (test)", ylabel="accuracy (%)", title="classification vs likelihood")
     fig.tight_layout()
     return fig
