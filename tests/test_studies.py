@@ -441,6 +441,9 @@ def test_appendix_claims_read_no_difference_and_table_4():
     assert claims["PixelCNN++, alpha 1000 accuracy"]["paper"] == 85.78
     assert claims["PixelCNN++ alpha 1000 over alpha 0: accuracy gained"]["verdict"] == "holds"
     assert claims["PixelCNN++ alpha 1000 over alpha 0: bits/dim paid"]["ours"] == pytest.approx(5.0)
+    sizes = appendices.appendix_sizes("quick").describe().splitlines()
+    assert sizes[0] == "appendix-C flows: 3 levels x 4 flow steps, width 32; 1500 training steps"
+    assert "the profile's size; the profile's steps" in appendices.appendix_sizes("paper").describe()
     table = appendices.results_table(rows)
     assert table.rows[0][1] == "40.0 [35.3, 44.9]" and table.rows[0][5] == "25 [11, 47]"  # Wilson: 160 of 400, 5 of 20
     assert table.rows[3][1] == "diverged at step 7"

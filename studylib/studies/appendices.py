@@ -38,6 +38,22 @@ class AppendixSizes:
     alpha: float
     pairs: int
 
+    def describe(self) -> str:
+        """The sizes in words, in lines short enough for the book's page."""
+        a, p = self.arch, self.pixelcnn
+        flow = "the profile's size" if a is None else f"{a.levels} levels x {a.steps} flow steps, width {a.hidden}"
+        return "\n".join(
+            (
+                f"appendix-C flows: {flow}; {_steps(self.train_steps)}",
+                f"PixelCNN++: {p.steps} gated blocks of {p.hidden} filters; {_steps(self.pixelcnn_steps)}",
+                f"large alpha of appendix E: {self.alpha:g}; interpolation paths per model: {self.pairs}",
+            )
+        )
+
+
+def _steps(steps: int | None) -> str:
+    return "the profile's steps" if steps is None else f"{steps} training steps"
+
 
 _SIZES = {
     "smoke": AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
