@@ -76,20 +76,7 @@ def _expected(md: Path) -> tuple[int, bool]:
     return images, math
 
 
-# Chapters whose committed outputs predate the book's tables (issue 32): their text tables
-# scroll sideways until the chapter is re-run at `quick`. Strict: a re-run chapter that fits
-# fails here until it leaves this list.
-NOT_RERUN = {"06_bg_mnist"}
-
-
-@pytest.mark.parametrize(
-    "md",
-    [
-        pytest.param(md, marks=pytest.mark.xfail(md.stem in NOT_RERUN, reason="not re-run since issue 32", strict=True))
-        for md in runner.chapters()
-    ],
-    ids=lambda p: p.stem,
-)
+@pytest.mark.parametrize("md", runner.chapters(), ids=lambda p: p.stem)
 def test_chapter_outputs_fit_the_page(site, browser, md):
     browser.get(f"{site}/{md.stem}.html")
     overflow = browser.execute_script(

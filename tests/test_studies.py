@@ -378,6 +378,9 @@ def test_bg_mnist_claims_read_section_4_5():
     assert [row[-1] for row in table.rows].count("holds") == 4
     shown = bg_mnist.table3_table(rows)
     assert shown.rows[1] == ("bg-mnist-0", "99.0", "93.0 [90.1, 95.1]", "1.10", "5.300 [5.297, 5.303]", 400)
+    numbers = bg_mnist.interpolation_table(studies)
+    assert [row[1] for row in numbers.rows] == ["25.0 [17.5, 34.3]", "100.0 [96.3, 100.0]", "100.0 [96.3, 100.0]"]
+    assert numbers.rows[1][2:] == ("-0.100 [-0.100, -0.100]", "-0.20", 100)
 
 
 def test_flow_robustness_claims_read_the_abstract():
