@@ -97,13 +97,14 @@ def test_bad_parameter_through_papermill_fails_with_the_allowed_values(tmp_path)
 
 def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
-    path = ledger.record("01_theory", [ledger.claim("d_min", 94, None, note="derived")], profile="smoke")
+    d_min = ledger.quantitative("d_min", 94.0, (93.0, 95.0), 94.5, n=8, of="draws", method="t", note="derived")
+    path = ledger.record("01_theory", [d_min], profile="smoke")
     assert json.loads(path.read_text())["claims"][0]["ours"] == 94
     rows = ledger.table(ledger.load_all())
     assert rows[0]["chapter"] == "01_theory" and rows[0]["ours"] == 94
     assert {"chapter": "02_training", "dataset": "", "profile": "", "quantity": "not yet run"} in rows
     text = ledger.markdown(rows)
-    assert "| 01_theory | - | smoke | d_min | — | 94 |  |  | undecided | derived |" in text
+    assert "| 01_theory | - | smoke | d_min | 94.5 | 94 | [93, 95] | 8 draws | matches | derived |" in text
     with pytest.raises(ValueError, match="unknown chapter"):
         ledger.record("99_nothing", [], profile="smoke")
 
@@ -172,7 +173,8 @@ def test_verdicts_follow_the_rule():
     assert ledger.directional("a - b", 2.0, (0.5, 3.0), **said)["verdict"] == "holds"
     assert ledger.directional("a - b", -2.0, (-3.0, -0.5), **said)["verdict"] == "fails"
     assert ledger.directional("a - b", 0.5, (-0.5, 1.0), **said)["verdict"] == "inconclusive"
-    assert ledger.verdict(ledger.claim("old row", "28 (100)", "1 (100)")) == ledger.UNDECIDED
+    with pytest.raises(ValueError, match="without an interval"):
+        ledger.verdict({"name": "old row", "ours": "28 (100)", "paper": "1 (100)"})
     with pytest.raises(ValueError, match="outside its interval"):
         ledger.directional("a - b", 5.0, (0.5, 3.0), **said)
 
@@ -191,7 +193,6 @@ def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
     claims = [
         ledger.quantitative("acc", 97.0, (96.0, 98.0), 99.3, n=100, k=97, of="images", method="Wilson"),
         ledger.directional("a - b", 2.0, (0.5, 3.0), **said),
-        ledger.claim("old row", 1.0),
     ]
     ledger.record("04_attacks", claims, profile="quick", dataset="mnist")
     card = {r["chapter"]: r for r in ledger.scorecard(ledger.load_all())}
@@ -202,10 +203,9 @@ def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
         "holds": 1,
         "fails": 0,
         "inconclusive": 0,
-        "undecided": 1,
     }
     text = ledger.scorecard_markdown(ledger.load_all())
-    assert "| 04_attacks | 0 | 1 | 1 | 0 | 0 | 1 |" in text and text.endswith("| all | 0 | 1 | 1 | 0 | 0 | 1 |")
+    assert "| 04_attacks | 0 | 1 | 1 | 0 | 0 |" in text and text.endswith("| all | 0 | 1 | 1 | 0 | 0 |")
     table = ledger.markdown(ledger.table(ledger.load_all()))
     assert "| 99.3 | 97 | [96, 98] | 97 of 100 images | differs |" in table
 

@@ -40,16 +40,9 @@ def results_dir(profile: str | None = None) -> Path:
     return COMMITTED if profile in (None, "quick") else COMMITTED.parents[1] / "build" / "results" / profile
 
 
-def claim(name: str, ours: float | str, paper: float | str | None = None, unit: str = "", note: str = "") -> dict:
-    """One row of the results table: a quantity, our value, the paper's value (None if the
-    paper gives none) and a short note (e.g. how our setting departs from the paper's)."""
-    return {"name": name, "ours": ours, "paper": paper, "unit": unit, "note": note}
-
-
 # Verdicts, decided by `verdict` from a claim's interval; the overview states the rule.
 QUANTITATIVE_VERDICTS = ("matches", "differs")
 DIRECTIONAL_VERDICTS = ("holds", "fails", "inconclusive")
-UNDECIDED = "undecided"  # a row recorded before intervals: a number, no interval, no verdict
 RULE = (
     "A quantitative claim (a number the paper reports) *matches* when the paper's value lies "
     "inside our 95 % interval and *differs* otherwise (the gap is ours minus the paper's). A "
@@ -139,14 +132,14 @@ def _checked(c: dict) -> dict:
 
 
 def verdict(c: dict) -> str:
-    """The verdict the rule (`RULE`) gives a claim; `UNDECIDED` for a row without an interval."""
+    """The verdict the rule (`RULE`) gives a claim (one made by `quantitative` or `directional`)."""
     if c.get("kind") == "quantitative":
         return "matches" if c["low"] <= c["paper"] <= c["high"] else "differs"
     if c.get("kind") == "directional":
         if c["low"] > 0:
             return "holds"
         return "fails" if c["high"] < 0 else "inconclusive"
-    return UNDECIDED
+    raise ValueError(f"{c['name']}: a claim without an interval (recorded before issue 32); re-run its chapter")
 
 
 def describe(claims: list[dict]) -> Table:
@@ -169,11 +162,10 @@ def describe(claims: list[dict]) -> Table:
 
 
 def scorecard(entries: list[dict]) -> list[dict]:
-    """Per chapter: how many of its claims match / differ, hold / fail / are inconclusive,
-    and how many rows are still undecided (recorded without an interval)."""
+    """Per chapter: how many of its claims match / differ, hold / fail / are inconclusive."""
     out = []
     for chapter in CHAPTERS[1:]:
-        counts = dict.fromkeys((*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS, UNDECIDED), 0)
+        counts = dict.fromkeys((*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS), 0)
         for e in entries:
             if e["chapter"] == chapter:
                 for c in e["claims"]:
@@ -185,7 +177,7 @@ def scorecard(entries: list[dict]) -> list[dict]:
 def scorecard_markdown(entries: list[dict]) -> str:
     """The scorecard as a Markdown table, one row per chapter and the total."""
     rows = scorecard(entries)
-    keys = (*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS, UNDECIDED)
+    keys = (*QUANTITATIVE_VERDICTS, *DIRECTIONAL_VERDICTS)
     body = [(r["chapter"], *(r[k] for k in keys)) for r in rows]
     body.append(("all", *(sum(r[k] for r in rows) for k in keys)))
     return Table(("chapter", *keys), body).markdown()
@@ -228,7 +220,7 @@ def table(entries: list[dict]) -> list[dict]:
                         "quantity": c["name"],
                         "paper": c["paper"],
                         "ours": c["ours"],
-                        "interval": (c["low"], c["high"]) if "low" in c else None,
+                        "interval": (c["low"], c["high"]),
                         "n": _count(c),
                         "unit": c["unit"],
                         "verdict": verdict(c),
@@ -272,9 +264,7 @@ def _interval(low: float, high: float) -> str:
 
 
 def _count(c: dict) -> str:
-    """'k of n units' for a rate, 'n units' otherwise; empty for a row without one."""
-    if "n" not in c:
-        return ""
+    """'k of n units' for a rate, 'n units' otherwise."""
     return f"{c['k']} of {c['n']} {c['of']}" if c.get("k") is not None else f"{c['n']} {c['of']}"
 
 
