@@ -50,6 +50,12 @@ def bootstrap(
     return value, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def mean_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """The mean of per-unit values (bits/dim per image, rise per path) with its bootstrap
+    interval over the units: (mean, low, high)."""
+    return bootstrap([values], lambda x, axis=-1: np.mean(x, axis=axis))
+
+
 def difference_of_rates(
     first: np.ndarray, second: np.ndarray, *, paired: bool, seed: int = 0
 ) -> tuple[float, float, float]:

@@ -12,7 +12,7 @@ from studylib.book.chapter import Params
 from studylib.book.ledger import describe, directional, quantitative
 from studylib.book.tables import Table, estimate
 from studylib.config import DATASETS, check_choice
-from studylib.measure.uncertainty import bootstrap, wilson
+from studylib.measure.uncertainty import bootstrap, mean_interval, wilson
 from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
 from studylib.studies.interpolations import (
     InterpolationStudy,
@@ -89,7 +89,7 @@ def interpolation_table(studies: dict[str, InterpolationStudy]) -> Table:
     for name, study in studies.items():
         s = study.summary()
         below = study.paths.below(study.threshold_bpd)
-        rise = bootstrap([study.paths.mid_rise().numpy()], lambda r, axis=-1: np.mean(r, axis=axis))
+        rise = mean_interval(study.paths.mid_rise().numpy())
         out.append(
             (
                 name,

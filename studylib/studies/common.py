@@ -4,7 +4,6 @@ class-sample figure."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from studylib import data
@@ -12,7 +11,7 @@ from studylib.book import plots
 from studylib.book.chapter import Params
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
-from studylib.measure.uncertainty import bootstrap, wilson
+from studylib.measure.uncertainty import mean_interval, wilson
 from studylib.models.flows import ConditionalGlow
 from studylib.training import zoo
 from studylib.training.memo import memo
@@ -97,8 +96,7 @@ def image_estimate(row: dict, metric: str) -> tuple:
     if metric == "accuracy":
         k, n = int(row["correct"].sum()), len(row["correct"])
         return (*wilson(k, n), n, "test images", k, "Wilson")
-    value = bootstrap([row["bpd_images"]], lambda x, axis=-1: np.mean(x, axis=axis))
-    return (*value, len(row["bpd_images"]), "test images", None, "bootstrap")
+    return (*mean_interval(row["bpd_images"]), len(row["bpd_images"]), "test images", None, "bootstrap")
 
 
 def train_info(model: ConditionalGlow) -> dict:
