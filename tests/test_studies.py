@@ -271,6 +271,73 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     assert history.note.startswith("diverged at step 7") and len(history.rows) == len(curve)
 
 
+def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_asked(monkeypatch):
+    """Later seeds of appendix C's variants: cached ones are read, missing ones trained only
+    with `train_seeds`, a diverged one is a row saying where; the PixelCNNs take no seeds."""
+    params = setup(dataset="cifar10", objective="reweighted", profile="smoke", device="cpu", seed=0)
+    asked = []
+
+    def get_model(dataset, objective, profile, seed, device, ce_weight=None):
+        asked.append((profile.gan_weight, seed))
+        if profile.gan_weight > 0:
+            raise TrainingDiverged("non-finite loss", step=11, history=[])
+        return seed
+
+    monkeypatch.setattr(appendices.zoo, "get_model", get_model)
+    monkeypatch.setattr(appendices.zoo, "is_cached", lambda dataset, objective, profile, seed: seed == 1)
+    monkeypatch.setattr(appendices, "eval_set", lambda params: None)
+    monkeypatch.setattr(appendices, "metrics", lambda params, model, test: {"accuracy": 0.3 + model / 10, "bpd": 5.0})
+    cached = appendices.seed_runs(params, seeds=3)
+    assert list(cached) == list(appendices.VARIANTS) and len(asked) == len(appendices.VARIANTS)  # seed 1 only
+    assert cached["Laplace"] == [{"seed": 1, "accuracy": pytest.approx(40.0), "bpd": 5.0}]
+    assert cached["Flow-GAN, weight 0.1"] == [{"seed": 1, "diverged_at": 11}]
+    trained = appendices.seed_runs(params, seeds=3, train_seeds=True)
+    assert [r["seed"] for r in trained["Cauchy"]] == [1, 2]
+    assert appendices.seed_runs(params, seeds=1) == {name: [] for name in appendices.VARIANTS}
+    with pytest.raises(ValueError, match="positive integer"):
+        appendices.seed_runs(params, seeds=0)
+
+
+def test_appendix_claims_go_over_seeds_where_there_are_several():
+    """With later seeds, a variant's difference to the Gaussian is a t interval over the seeds:
+    an accuracy lead on the first seed's images that the seeds do not repeat is no difference."""
+    reference = {**_row("x", 0, 0.40, 5.0), "accuracy": 40.0}
+    laplace = {**_row("x", 0, 0.46, 5.4), "accuracy": 46.0}
+    rows = {"Gaussian (chapter 2)": reference, "Laplace": laplace, "Cauchy": {"diverged_at": 3, "train_minutes": 0.1}}
+    first_seed_only = {c["name"]: c for c in appendices.claims(rows, "mnist")}
+    assert first_seed_only["Laplace: accuracy minus the Gaussian prior's"]["method"] == "paired bootstrap"
+    assert first_seed_only["Laplace: accuracy minus the Gaussian prior's"]["verdict"] == "differs"
+    assert not any(name.startswith("Cauchy") for name in first_seed_only)
+    seed_rows = {
+        "Gaussian (chapter 2)": [
+            {"seed": 1, "accuracy": 47.0, "bpd": 5.01},
+            {"seed": 2, "accuracy": 38.0, "bpd": 4.99},
+        ],
+        "Laplace": [{"seed": 1, "accuracy": 39.0, "bpd": 5.41}, {"seed": 2, "accuracy": 41.0, "bpd": 5.39}],
+        "Cauchy": [{"seed": 1, "accuracy": 42.0, "bpd": 5.2}, {"seed": 2, "diverged_at": 9}],
+    }
+    claims = {c["name"]: c for c in appendices.claims(rows, "mnist", seed_rows)}
+    accuracy = claims["Laplace: accuracy minus the Gaussian prior's"]
+    assert accuracy["ours"] == pytest.approx(42.0 - 125 / 3) and accuracy["method"] == "Welch t over seeds"
+    assert (accuracy["n"], accuracy["of"], accuracy["verdict"]) == (6, "seeds", "matches")
+    assert accuracy["note"] == "42.0 % over 3 seeds against 41.7 % over 3"
+    assert claims["Laplace: bits/dim minus the Gaussian prior's"]["verdict"] == "differs"  # 0.4 against 0.01 spread
+    cauchy = claims["Cauchy: accuracy minus the Gaussian prior's"]  # one seed measured: the pooled t
+    assert cauchy["n"] == 4 and cauchy["method"] == "pooled t over seeds"
+    table = appendices.seed_table(rows, seed_rows)
+    assert [r[:3] for r in table.rows] == [
+        ("Gaussian (chapter 2)", 3, "40.0, 47.0, 38.0"),
+        ("Laplace", 3, "46.0, 39.0, 41.0"),
+        ("Cauchy", 1, "42.0"),
+    ]
+    assert table.rows[2][3:] == (42.0, 5.2, "first seed at step 3, seed 2 at step 9")
+    assert not appendices.seed_table(rows, {}).rows and "train_seeds = True" in appendices.seed_table(rows, {}).note
+    fig = appendices.results_figure(rows, seed_rows)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["Gaussian (chapter 2)", "Laplace"]  # Cauchy: one seed, no test images kept, no interval
+    assert len(fig.axes[0].lines) > 0 and fig.axes[0].get_legend() is not None
+
+
 def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     committed = recipe.rows("mnist")  # an empty results folder reads the committed rows

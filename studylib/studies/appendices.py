@@ -16,12 +16,12 @@ from studylib.book import paper
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table, estimate
-from studylib.config import Arch, Profile, family
+from studylib.config import Arch, Profile, check_seeds, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
-from studylib.measure.uncertainty import bootstrap, wilson
+from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval, wilson
 from studylib.progress import bar
-from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, image_estimate
+from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, image_estimate, metrics
 from studylib.training import zoo
 from studylib.training.loop import TrainingDiverged
 
@@ -95,29 +95,62 @@ def appendix_profile(profile: Profile, dataset: str, change: dict, pixelcnn: boo
     return dataclasses.replace(profile, **change)
 
 
+def _todo(params: Params) -> list[tuple[str, str, Profile, float | None]]:
+    """Every appendix model of the chapter: (name, objective, profile, cross-entropy weight)."""
+    sizes = appendix_sizes(params.profile.name)
+    todo = [
+        (name, "reweighted", appendix_profile(params.profile, params.dataset, c), None) for name, c in VARIANTS.items()
+    ]
+    pixel = appendix_profile(params.profile, params.dataset, {}, pixelcnn=True)
+    return todo + [
+        ("PixelCNN++, alpha 0", "base", pixel, None),
+        (f"PixelCNN++, alpha {sizes.alpha:g}", "reweighted", pixel, sizes.alpha),
+    ]
+
+
+def _get(
+    params: Params, objective: str, prof: Profile, seed: int, weight: float | None
+) -> torch.nn.Module | TrainingDiverged:
+    """The model from the cache or trained now; a diverged training's `TrainingDiverged`."""
+    try:
+        return zoo.get_model(params.dataset, objective, prof, seed, str(params.device.type), ce_weight=weight)
+    except TrainingDiverged as diverged:
+        return diverged
+
+
 def models(params: Params) -> dict[str, tuple[str, torch.nn.Module | TrainingDiverged]]:
     """Every appendix model of the chapter's dataset by name, with its objective: appendix
     C's reweighted variants, and appendix E's PixelCNN at alpha = 0 (base) and large alpha.
     A training that diverges (the NaN guard) is a result, not an error: its entry holds the
     `TrainingDiverged` (step and curve) in place of a model; the cache records it, so a re-run
     reports it without training again (resume is deterministic: it would diverge alike)."""
-    sizes = appendix_sizes(params.profile.name)
-    todo = [
-        (name, "reweighted", appendix_profile(params.profile, params.dataset, c), None) for name, c in VARIANTS.items()
-    ]
-    pixel = appendix_profile(params.profile, params.dataset, {}, pixelcnn=True)
-    todo += [
-        ("PixelCNN++, alpha 0", "base", pixel, None),
-        (f"PixelCNN++, alpha {sizes.alpha:g}", "reweighted", pixel, sizes.alpha),
-    ]
-    found = {}
-    for name, objective, prof, weight in todo:
-        device = str(params.device.type)
-        try:
-            model = zoo.get_model(params.dataset, objective, prof, params.seed, device, ce_weight=weight)
-        except TrainingDiverged as diverged:
-            model = diverged
-        found[name] = (objective, model)
+    return {
+        name: (objective, _get(params, objective, prof, params.seed, weight))
+        for name, objective, prof, weight in _todo(params)
+    }
+
+
+def seed_runs(params: Params, seeds: int = 1, train_seeds: bool = False) -> dict[str, list[dict]]:
+    """Appendix C's variants at the seeds after the chapter's first (up to `seeds` in all):
+    each read from the cache where it is there, trained only if `train_seeds`. Per variant,
+    one row per seed found: its accuracy (%) and bits/dim on the test subset, or the step its
+    training diverged at. The seed-to-seed spread is what decides whether a variant's
+    difference to the Gaussian prior is the prior's doing or the draw's."""
+    check_seeds(seeds)
+    test = eval_set(params)
+    later = range(params.seed + 1, params.seed + seeds)
+    todo = [(name, prof) for name, _, prof, _ in _todo(params) if name in VARIANTS]
+    found: dict[str, list[dict]] = {name: [] for name, _ in todo}
+    for name, prof in bar(todo, desc="appendix-C seeds", disable=len(later) == 0):
+        for seed in later:
+            if not (train_seeds or zoo.is_cached(params.dataset, "reweighted", prof, seed)):
+                continue
+            model = _get(params, "reweighted", prof, seed, None)
+            if isinstance(model, TrainingDiverged):
+                found[name].append({"seed": seed, "diverged_at": model.step})
+            else:
+                scores = metrics(params, model, test)
+                found[name].append({"seed": seed, "accuracy": 100 * scores["accuracy"], "bpd": scores["bpd"]})
     return found
 
 
@@ -194,27 +227,74 @@ def results_table(rows: dict[str, dict]) -> Table:
     return Table(columns, out, note=note)
 
 
-def results_figure(rows: dict[str, dict]):
-    """Each model's test accuracy with its 95 % Wilson interval, the Gaussian prior's as a
-    band: appendix C's "no significant difference" is a variant inside the band."""
+def results_figure(rows: dict[str, dict], seed_rows: dict[str, list[dict]] | None = None):
+    """Each model's test accuracy with its 95 % Wilson interval over the first seed's test
+    images and, for a variant measured at several seeds, its mean with the t interval over
+    them; the Gaussian prior's interval as a band (over seeds where it has several):
+    appendix C's "no significant difference" is a variant inside the band."""
+    seed_rows = seed_rows or {}
     measured = {name: image_estimate(r, "accuracy")[:3] for name, r in rows.items() if "diverged_at" not in r}
-    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(measured) + 1.2))
-    names = list(measured)
-    values = np.array([measured[n] for n in names])
-    ax.errorbar(
-        values[:, 0],
-        range(len(names)),
-        xerr=[values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]],
-        fmt="o",
-        capsize=3,
-    )
-    if REFERENCE in measured:
-        ax.axvspan(*measured[REFERENCE][1:], color="tab:gray", alpha=0.25, label="Gaussian prior's interval")
-        ax.legend(loc="lower right")
+    over_seeds = {
+        name: t_interval(v) for name in VARIANTS if len(v := _seed_values(rows, seed_rows, name, "accuracy")) > 1
+    }
+    names = [n for n in rows if n in measured or n in over_seeds]
+    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(names) + 1.2))
+    shift = 0.15 if over_seeds else 0.0
+    for series, offset, label in (
+        (measured, -shift, "first seed, over its test images"),
+        (over_seeds, shift, "mean over seeds"),
+    ):
+        shown = [(i, series[n]) for i, n in enumerate(names) if n in series]
+        if not shown:
+            continue
+        at, values = np.array([i for i, _ in shown]) + offset, np.array([v for _, v in shown])
+        xerr = [values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]]
+        ax.errorbar(values[:, 0], at, xerr=xerr, fmt="o", capsize=3, label=label if over_seeds else None)
+    band = over_seeds.get(REFERENCE, measured.get(REFERENCE))
+    if band is not None:
+        ax.axvspan(*band[1:], color="tab:gray", alpha=0.25, label="Gaussian prior's interval")
+        ax.legend(loc="lower right", fontsize="small")
     ax.set(yticks=range(len(names)), yticklabels=names, xlabel="test accuracy (%)", title="appendix models")
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+def seed_table(rows: dict[str, dict], seed_rows: dict[str, list[dict]]) -> Table:
+    """Per appendix-C variant: how many seeds were measured, its accuracy at each, and its
+    mean accuracy and bits/dim with the t interval over them; where a seed's training
+    diverged, at which step. Empty, with a note, where no later seed is in the cache."""
+    out = []
+    for name in VARIANTS:
+        later = seed_rows.get(name, [])
+        if not later:
+            continue
+        accuracy, bpd = (_seed_values(rows, seed_rows, name, m) for m in ("accuracy", "bits/dim"))
+        cells = [
+            estimate(*t_interval(v), digits=d) if len(v) > 1 else (round(v[0], d) if v else None)
+            for v, d in ((accuracy, 1), (bpd, 3))
+        ]
+        diverged = ", ".join(f"seed {r['seed']} at step {r['diverged_at']}" for r in later if "diverged_at" in r)
+        first = rows.get(name, {})
+        if "diverged_at" in first:
+            diverged = ", ".join(filter(None, (f"first seed at step {first['diverged_at']}", diverged)))
+        by_seed = ", ".join(f"{v:.1f}" for v in accuracy)
+        out.append((name, len(accuracy), by_seed, *cells, diverged or None))
+    columns = ("model", "seeds", "accuracy by seed (%)", "accuracy (%)", "bits/dim", "diverged")
+    note = (
+        "Mean over the seeds measured, 95 % t interval over them in brackets."
+        if out
+        else "No later seed of the appendix-C variants is in the cache: `train_seeds = True` trains them."
+    )
+    return Table(columns, out, note=note)
+
+
+def _seed_values(rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, metric: str) -> list[float]:
+    """A variant's accuracy (%) or bits/dim at every seed measured: the first seed's row,
+    then the later seeds' (a diverged training has no value)."""
+    mean = _KEYS[metric][0]
+    runs = [*([rows[name]] if name in rows else []), *seed_rows.get(name, [])]
+    return [r[mean] for r in runs if "diverged_at" not in r]
 
 
 def history_table(model: torch.nn.Module | TrainingDiverged, every: int = 5) -> Table:
@@ -233,6 +313,8 @@ def history_table(model: torch.nn.Module | TrainingDiverged, every: int = 5) -> 
 
 
 REFERENCE = "Gaussian (chapter 2)"
+# A row's keys per metric: its mean, its per-image values, and their scale to the claim's unit.
+_KEYS = {"accuracy": ("accuracy", "correct", 100), "bits/dim": ("bpd", "bpd_images", 1)}
 PIXELCNN = {"PixelCNN++, alpha 0": (25.48, 3.05), "PixelCNN++, alpha 1000": (85.78, 3.34)}  # Table 4, CIFAR-10
 NEGATIVE = "Appendix C.1: in our experiments we did not see any significant difference from the Gaussian prior"
 TABLE4 = (
@@ -241,36 +323,35 @@ TABLE4 = (
 )
 
 
-def claims(rows: dict[str, dict], dataset: str) -> list[dict]:
-    """Appendix C: each variant's accuracy and bits/dim minus the Gaussian prior's on the same
-    test images (a paired bootstrap) against the paper's "no significant difference" in the
-    trade-off between the two (0: it matches when 0 lies in our interval). Appendix E on
-    CIFAR-10: Table 4's cells (Wilson; bootstrap) and its reading, reweighting buys accuracy
-    and pays bits/dim (paired bootstrap). A diverged training has no measurement and no
-    claim (the chapter reports it)."""
+def claims(rows: dict[str, dict], dataset: str, seed_rows: dict[str, list[dict]] | None = None) -> list[dict]:
+    """Appendix C: each variant's accuracy and bits/dim minus the Gaussian prior's against
+    the paper's "no significant difference" in the trade-off between the two (0: it
+    matches when 0 lies in our interval): over seeds (t) where the two were measured at
+    three or more between them, else on the first seed's test images (a paired bootstrap).
+    Appendix E on CIFAR-10: Table 4's cells (Wilson; bootstrap) and its reading,
+    reweighting buys accuracy and pays bits/dim (paired bootstrap). A diverged training has
+    no measurement and no claim (the chapter reports it)."""
     out = []
-    reference = rows.get(REFERENCE)
     for name in VARIANTS:
-        r = rows.get(name)
-        if name == REFERENCE or r is None or reference is None or "diverged_at" in r or "diverged_at" in reference:
+        if name == REFERENCE:
             continue
-        for metric, key, scale, unit, shown in (
-            ("accuracy", "correct", 100, "points", lambda m: f"{m['accuracy']:.1f} %"),
-            ("bits/dim", "bpd_images", 1, "bits/dim", lambda m: f"{m['bpd']:.3f}"),
-        ):
-            diff = _paired_gain(r[key], reference[key], scale)
+        for metric, unit in (("accuracy", "points"), ("bits/dim", "bits/dim")):
+            diff = _versus_gaussian(rows, seed_rows or {}, name, metric)
+            if diff is None:
+                continue
+            value, low, high, n, of, method, note = diff
             out.append(
                 quantitative(
                     f"{name}: {metric} minus the Gaussian prior's",
-                    diff[0],
-                    diff[1:],
+                    value,
+                    (low, high),
                     0.0,
-                    n=len(r[key]),
-                    of="test images (the same for both)",
-                    method="paired bootstrap",
+                    n=n,
+                    of=of,
+                    method=method,
                     unit=unit,
                     source=NEGATIVE,
-                    note=f"{shown(r)} against {shown(reference)}",
+                    note=note,
                 )
             )
     if dataset == "cifar10" and PIXELCNN.keys() <= rows.keys():
@@ -311,6 +392,26 @@ def claims(rows: dict[str, dict], dataset: str) -> list[dict]:
                 )
             )
     return out
+
+
+def _versus_gaussian(rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, metric: str) -> tuple | None:
+    """A variant's accuracy (points) or bits/dim minus the Gaussian prior's, (difference, low,
+    high, n, of, method, note): a t interval over seeds where the two have three or more
+    measured seeds between them (the seed-to-seed spread is part of the uncertainty),
+    else paired over the first seed's test images; None where either was not measured."""
+    shown = (lambda v: f"{v:.1f} %") if metric == "accuracy" else (lambda v: f"{v:.3f}")
+    mine, gaussian = (_seed_values(rows, seed_rows, n, metric) for n in (name, REFERENCE))
+    if mine and gaussian and len(mine) + len(gaussian) >= 3:
+        diff, low, high, method = seed_difference(mine, gaussian)
+        note = f"{shown(np.mean(mine))} over {len(mine)} seeds against {shown(np.mean(gaussian))} over {len(gaussian)}"
+        return diff, low, high, len(mine) + len(gaussian), "seeds", method, note
+    first, reference = rows.get(name), rows.get(REFERENCE)
+    if first is None or reference is None or "diverged_at" in first or "diverged_at" in reference:
+        return None
+    mean, per_image, scale = _KEYS[metric]
+    value = _paired_gain(first[per_image], reference[per_image], scale)
+    note = f"{shown(first[mean])} against {shown(reference[mean])}"
+    return (*value, len(first[per_image]), "test images (the same for both)", "paired bootstrap", note)
 
 
 def _paired_gain(first: np.ndarray, second: np.ndarray, scale: float) -> tuple[float, float, float]:

@@ -17,7 +17,7 @@ from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table, estimate
-from studylib.config import OBJECTIVES, check_choice
+from studylib.config import OBJECTIVES, check_choice, check_seeds
 from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval
 from studylib.models.flows import ConditionalGlow
 from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
@@ -204,8 +204,7 @@ def table1(params: Params, objectives: list[str], seeds: int = 1, train_seeds: b
     if `train_seeds`, else left out (the table counts the seeds of each row)."""
     for objective in objectives:
         check_choice("objective", objective, OBJECTIVES)
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    check_seeds(seeds)
     test = eval_set(params, table=True)
     result = Table1(params.dataset, params.profile.name, len(test))
     for objective in objectives:
@@ -245,8 +244,7 @@ def tradeoff(params: Params, weights: list[float], seeds: int = 1, train_seeds: 
     seed trained or loaded and later ones (up to `seeds`) loaded where cached, or trained
     if `train_seeds`. One point per w: its mean "accuracy" (a fraction) and "bpd" over the
     seeds, and "runs", one row per seed."""
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    check_seeds(seeds)
     test = eval_set(params, "mnist", table=True)
     points = {}
     for objective, w in [("base", None), ("reweighted", None), *[("reweighted", float(w)) for w in weights]]:
