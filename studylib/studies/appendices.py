@@ -238,7 +238,7 @@ def results_figure(rows: dict[str, dict], seed_rows: dict[str, list[dict]] | Non
         name: t_interval(v) for name in VARIANTS if len(v := _seed_values(rows, seed_rows, name, "accuracy")) > 1
     }
     names = [n for n in rows if n in measured or n in over_seeds]
-    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(names) + 1.8))
     shift = 0.15 if over_seeds else 0.0
     for series, offset, label in (
         (measured, -shift, "first seed, over its test images"),
@@ -252,8 +252,9 @@ def results_figure(rows: dict[str, dict], seed_rows: dict[str, list[dict]] | Non
         ax.errorbar(values[:, 0], at, xerr=xerr, fmt="o", capsize=3, label=label if over_seeds else None)
     band = over_seeds.get(REFERENCE, measured.get(REFERENCE))
     if band is not None:
-        ax.axvspan(*band[1:], color="tab:gray", alpha=0.25, label="Gaussian prior's interval")
-        ax.legend(loc="lower right", fontsize="small")
+        which = " over seeds" if REFERENCE in over_seeds else ""
+        ax.axvspan(*band[1:], color="tab:gray", alpha=0.25, label=f"Gaussian prior's interval{which}")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize="small", frameon=False)
     ax.set(yticks=range(len(names)), yticklabels=names, xlabel="test accuracy (%)", title="appendix models")
     ax.invert_yaxis()
     fig.tight_layout()
