@@ -33,13 +33,6 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
     return value  # type: ignore[return-value]
 
 
-def check_seeds(seeds: object) -> int:
-    """Return a number of seeds if it is a positive integer, else raise one clear ValueError."""
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    return seeds
-
-
 @dataclass(frozen=True)
 class Arch:
     """GLOW size: levels L, steps per level K, hidden width H of the coupling networks

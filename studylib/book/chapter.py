@@ -53,6 +53,13 @@ def check_datasets(names: list[str]) -> list[str]:
     return [check_choice("dataset", name, DATASETS) for name in names]
 
 
+def check_seeds(seeds: object) -> int:
+    """Validate a chapter's number of seeds: return it if it is a positive integer, else raise one clear ValueError."""
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    return seeds
+
+
 class NotAnswered(AssertionError):
     """An exercise's answer is missing: its cell was not run or still holds the stub."""
 

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from studylib.book import paper
-from studylib.book.chapter import Params
+from studylib.book.chapter import Params, check_seeds
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table, estimate
-from studylib.config import Arch, Profile, check_seeds, family
+from studylib.config import Arch, Profile, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
 from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval, wilson

@@ -14,10 +14,10 @@ import torch
 from studylib import data
 from studylib.benchmarks import ablation, bench
 from studylib.book import paper, plots
-from studylib.book.chapter import Params
+from studylib.book.chapter import Params, check_seeds
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table, estimate
-from studylib.config import OBJECTIVES, check_choice, check_seeds
+from studylib.config import OBJECTIVES, check_choice
 from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval
 from studylib.models.flows import ConditionalGlow
 from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
