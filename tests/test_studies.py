@@ -272,28 +272,30 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
 
 
 def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_asked(monkeypatch):
-    """Later seeds of appendix C's variants: cached ones are read, missing ones trained only
-    with `train_seeds`, a diverged one is a row saying where; the PixelCNNs take no seeds."""
+    """Later seeds of every appendix model: cached ones are read, missing ones trained only
+    with `train_seeds`, a diverged one is a row saying where."""
     params = setup(dataset="cifar10", objective="reweighted", profile="smoke", device="cpu", seed=0)
     asked = []
 
     def get_model(dataset, objective, profile, seed, device, ce_weight=None):
-        asked.append((profile.gan_weight, seed))
+        asked.append((profile.model_kind, ce_weight, seed))
         if profile.gan_weight > 0:
             raise TrainingDiverged("non-finite loss", step=11, history=[])
         return seed
 
     monkeypatch.setattr(appendices.zoo, "get_model", get_model)
-    monkeypatch.setattr(appendices.zoo, "is_cached", lambda dataset, objective, profile, seed: seed == 1)
+    monkeypatch.setattr(appendices.zoo, "is_cached", lambda dataset, objective, profile, seed, w: seed == 1)
     monkeypatch.setattr(appendices, "eval_set", lambda params: None)
     monkeypatch.setattr(appendices, "metrics", lambda params, model, test: {"accuracy": 0.3 + model / 10, "bpd": 5.0})
     cached = appendices.seed_runs(params, seeds=3)
-    assert list(cached) == list(appendices.VARIANTS) and len(asked) == len(appendices.VARIANTS)  # seed 1 only
+    names = [*appendices.VARIANTS, *appendices.PIXELCNN]
+    assert list(cached) == names and len(asked) == len(names)  # seed 1 only
+    assert asked[-1] == ("pixelcnn", 1000.0, 1)  # the PixelCNN at large alpha keeps its weight
     assert cached["Laplace"] == [{"seed": 1, "accuracy": pytest.approx(40.0), "bpd": 5.0}]
     assert cached["Flow-GAN, weight 0.1"] == [{"seed": 1, "diverged_at": 11}]
     trained = appendices.seed_runs(params, seeds=3, train_seeds=True)
     assert [r["seed"] for r in trained["Cauchy"]] == [1, 2]
-    assert appendices.seed_runs(params, seeds=1) == {name: [] for name in appendices.VARIANTS}
+    assert appendices.seed_runs(params, seeds=1) == {name: [] for name in names}
     with pytest.raises(ValueError, match="positive integer"):
         appendices.seed_runs(params, seeds=0)
 
@@ -332,6 +334,20 @@ def test_appendix_claims_go_over_seeds_where_there_are_several():
     ]
     assert table.rows[2][3:] == (42.0, 5.2, "first seed at step 3, seed 2 at step 9")
     assert not appendices.seed_table(rows, {}).rows and "train_seeds = True" in appendices.seed_table(rows, {}).note
+    pixel = {
+        "PixelCNN++, alpha 0": {**_row("x", 0, 0.27, 4.0), "accuracy": 27.0},
+        "PixelCNN++, alpha 1000": {**_row("x", 0, 0.45, 9.0), "accuracy": 45.0},
+    }
+    pixel_seeds = {
+        "PixelCNN++, alpha 0": [{"seed": 1, "accuracy": 24.0, "bpd": 4.1}, {"seed": 2, "accuracy": 25.0, "bpd": 4.0}],
+        "PixelCNN++, alpha 1000": [{"seed": 1, "accuracy": 47.0, "bpd": 9.1}],
+    }
+    table4 = {c["name"]: c for c in appendices.claims(pixel, "cifar10", pixel_seeds)}
+    cell = table4["PixelCNN++, alpha 0 accuracy"]
+    assert (cell["ours"], cell["n"], cell["of"], cell["verdict"]) == (pytest.approx(76 / 3), 3, "seeds", "matches")
+    gain = table4["PixelCNN++ alpha 1000 over alpha 0: accuracy gained"]
+    assert gain["ours"] == pytest.approx(46.0 - 76 / 3) and gain["method"] == "Welch t over seeds"
+    assert gain["verdict"] == "holds"
     fig = appendices.results_figure(rows, seed_rows)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["Gaussian (chapter 2)", "Laplace"]  # Cauchy: one seed, no test images kept, no interval

@@ -131,21 +131,21 @@ def models(params: Params) -> dict[str, tuple[str, torch.nn.Module | TrainingDiv
 
 
 def seed_runs(params: Params, seeds: int = 1, train_seeds: bool = False) -> dict[str, list[dict]]:
-    """Appendix C's variants at the seeds after the chapter's first (up to `seeds` in all):
-    each read from the cache where it is there, trained only if `train_seeds`. Per variant,
+    """Every appendix model at the seeds after the chapter's first (up to `seeds` in all):
+    each read from the cache where it is there, trained only if `train_seeds`. Per model,
     one row per seed found: its accuracy (%) and bits/dim on the test subset, or the step its
     training diverged at. The seed-to-seed spread is what decides whether a variant's
-    difference to the Gaussian prior is the prior's doing or the draw's."""
+    difference to the Gaussian prior, or a Table 4 cell, is the model's doing or the draw's."""
     check_seeds(seeds)
     test = eval_set(params)
     later = range(params.seed + 1, params.seed + seeds)
-    todo = [(name, prof) for name, _, prof, _ in _todo(params) if name in VARIANTS]
-    found: dict[str, list[dict]] = {name: [] for name, _ in todo}
-    for name, prof in bar(todo, desc="appendix-C seeds", disable=len(later) == 0):
+    todo = _todo(params)
+    found: dict[str, list[dict]] = {name: [] for name, *_ in todo}
+    for name, objective, prof, weight in bar(todo, desc="later seeds", disable=len(later) == 0):
         for seed in later:
-            if not (train_seeds or zoo.is_cached(params.dataset, "reweighted", prof, seed)):
+            if not (train_seeds or zoo.is_cached(params.dataset, objective, prof, seed, weight)):
                 continue
-            model = _get(params, "reweighted", prof, seed, None)
+            model = _get(params, objective, prof, seed, weight)
             if isinstance(model, TrainingDiverged):
                 found[name].append({"seed": seed, "diverged_at": model.step})
             else:
@@ -234,9 +234,7 @@ def results_figure(rows: dict[str, dict], seed_rows: dict[str, list[dict]] | Non
     appendix C's "no significant difference" is a variant inside the band."""
     seed_rows = seed_rows or {}
     measured = {name: image_estimate(r, "accuracy")[:3] for name, r in rows.items() if "diverged_at" not in r}
-    over_seeds = {
-        name: t_interval(v) for name in VARIANTS if len(v := _seed_values(rows, seed_rows, name, "accuracy")) > 1
-    }
+    over_seeds = {name: t_interval(v) for name in rows if len(v := _seed_values(rows, seed_rows, name, "accuracy")) > 1}
     names = [n for n in rows if n in measured or n in over_seeds]
     fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(names) + 1.8))
     shift = 0.15 if over_seeds else 0.0
@@ -262,12 +260,11 @@ def results_figure(rows: dict[str, dict], seed_rows: dict[str, list[dict]] | Non
 
 
 def seed_table(rows: dict[str, dict], seed_rows: dict[str, list[dict]]) -> Table:
-    """Per appendix-C variant: how many seeds were measured, its accuracy at each, and its
+    """Per model with later seeds: how many seeds were measured, its accuracy at each, and its
     mean accuracy and bits/dim with the t interval over them; where a seed's training
     diverged, at which step. Empty, with a note, where no later seed is in the cache."""
     out = []
-    for name in VARIANTS:
-        later = seed_rows.get(name, [])
+    for name, later in seed_rows.items():
         if not later:
             continue
         accuracy, bpd = (_seed_values(rows, seed_rows, name, m) for m in ("accuracy", "bits/dim"))
@@ -285,7 +282,7 @@ def seed_table(rows: dict[str, dict], seed_rows: dict[str, list[dict]]) -> Table
     note = (
         "Mean over the seeds measured, 95 % t interval over them in brackets."
         if out
-        else "No later seed of the appendix-C variants is in the cache: `train_seeds = True` trains them."
+        else "No later seed of the appendix models is in the cache: `train_seeds = True` trains them."
     )
     return Table(columns, out, note=note)
 
@@ -329,15 +326,16 @@ def claims(rows: dict[str, dict], dataset: str, seed_rows: dict[str, list[dict]]
     the paper's "no significant difference" in the trade-off between the two (0: it
     matches when 0 lies in our interval): over seeds (t) where the two were measured at
     three or more between them, else on the first seed's test images (a paired bootstrap).
-    Appendix E on CIFAR-10: Table 4's cells (Wilson; bootstrap) and its reading,
-    reweighting buys accuracy and pays bits/dim (paired bootstrap). A diverged training has
-    no measurement and no claim (the chapter reports it)."""
+    Appendix E on CIFAR-10: Table 4's cells and its reading, reweighting buys accuracy and
+    pays bits/dim, over seeds alike where there are several (else Wilson or a bootstrap over
+    the test images; paired for the reading). A diverged training has no measurement and no
+    claim (the chapter reports it)."""
     out = []
     for name in VARIANTS:
         if name == REFERENCE:
             continue
         for metric, unit in (("accuracy", "points"), ("bits/dim", "bits/dim")):
-            diff = _versus_gaussian(rows, seed_rows or {}, name, metric)
+            diff = _difference(rows, seed_rows or {}, name, REFERENCE, metric)
             if diff is None:
                 continue
             value, low, high, n, of, method, note = diff
@@ -358,7 +356,7 @@ def claims(rows: dict[str, dict], dataset: str, seed_rows: dict[str, list[dict]]
     if dataset == "cifar10" and PIXELCNN.keys() <= rows.keys():
         for name, numbers in PIXELCNN.items():
             for metric, column, unit in (("accuracy", 0, "%"), ("bits/dim", 1, "bits/dim")):
-                value, low, high, n, of, k, method = image_estimate(rows[name], metric)
+                value, low, high, n, of, k, method = _estimate(rows, seed_rows or {}, name, metric)
                 out.append(
                     quantitative(
                         f"{name} {metric}",
@@ -373,45 +371,61 @@ def claims(rows: dict[str, dict], dataset: str, seed_rows: dict[str, list[dict]]
                         source=TABLE4,
                     )
                 )
-        plain, reweighted = (rows[name] for name in PIXELCNN)
-        for metric, key, scale, unit in (
-            ("accuracy gained", "correct", 100, "points"),
-            ("bits/dim paid", "bpd_images", 1, "bits/dim"),
+        plain, reweighted = PIXELCNN  # its two names, alpha 0 first
+        for metric, what, unit in (
+            ("accuracy", "accuracy gained", "points"),
+            ("bits/dim", "bits/dim paid", "bits/dim"),
         ):
-            value = _paired_gain(reweighted[key], plain[key], scale)
+            diff = _difference(rows, seed_rows or {}, reweighted, plain, metric)
+            if diff is None:
+                continue
+            value, low, high, n, of, method, note = diff
             out.append(
                 directional(
-                    f"PixelCNN++ alpha 1000 over alpha 0: {metric}",
-                    value[0],
-                    value[1:],
-                    n=len(plain[key]),
-                    of="test images (the same for both)",
-                    method="paired bootstrap",
+                    f"PixelCNN++ alpha 1000 over alpha 0: {what}",
+                    value,
+                    (low, high),
+                    n=n,
+                    of=of,
+                    method=method,
                     statement="reweighting results in much better accuracy but worse NLL",
                     unit=unit,
                     source=TABLE4,
+                    note=note,
                 )
             )
     return out
 
 
-def _versus_gaussian(rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, metric: str) -> tuple | None:
-    """A variant's accuracy (points) or bits/dim minus the Gaussian prior's, (difference, low,
+def _estimate(rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, metric: str) -> tuple:
+    """A model's accuracy (%) or bits/dim with its interval, (value, low, high, n, of, k,
+    method): t over the seeds where it was measured at several, else over the first seed's
+    test images (Wilson; bootstrap)."""
+    values = _seed_values(rows, seed_rows, name, metric)
+    if len(values) > 1:
+        return (*t_interval(values), len(values), "seeds", None, "t over seeds")
+    return image_estimate(rows[name], metric)
+
+
+def _difference(
+    rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, other: str, metric: str
+) -> tuple | None:
+    """Model `name`'s accuracy (points) or bits/dim minus model `other`'s, (difference, low,
     high, n, of, method, note): a t interval over seeds where the two have three or more
     measured seeds between them (the seed-to-seed spread is part of the uncertainty),
     else paired over the first seed's test images; None where either was not measured."""
     shown = (lambda v: f"{v:.1f} %") if metric == "accuracy" else (lambda v: f"{v:.3f}")
-    mine, gaussian = (_seed_values(rows, seed_rows, n, metric) for n in (name, REFERENCE))
-    if mine and gaussian and len(mine) + len(gaussian) >= 3:
-        diff, low, high, method = seed_difference(mine, gaussian)
-        note = f"{shown(np.mean(mine))} over {len(mine)} seeds against {shown(np.mean(gaussian))} over {len(gaussian)}"
-        return diff, low, high, len(mine) + len(gaussian), "seeds", method, note
-    first, reference = rows.get(name), rows.get(REFERENCE)
-    if first is None or reference is None or "diverged_at" in first or "diverged_at" in reference:
+    mine, theirs = (_seed_values(rows, seed_rows, n, metric) for n in (name, other))
+    if mine and theirs and len(mine) + len(theirs) >= 3:
+        diff, low, high, method = seed_difference(mine, theirs)
+        note = f"{shown(np.mean(mine))} over {len(mine)} seeds against {shown(np.mean(theirs))} over {len(theirs)}"
+        return diff, low, high, len(mine) + len(theirs), "seeds", method, note
+    first, second = rows.get(name), rows.get(other)
+    if first is None or second is None or "diverged_at" in first or "diverged_at" in second:
         return None
     mean, per_image, scale = _KEYS[metric]
-    value = _paired_gain(first[per_image], reference[per_image], scale)
-    note = f"{shown(first[mean])} against {shown(reference[mean])}"
+    value = _paired_gain(first[per_image], second[per_image], scale)
+    note = f"{shown(first[mean])} against {shown(second[mean])}"
     return (*value, len(first[per_image]), "test images (the same for both)", "paired bootstrap", note)
 
 
