@@ -284,7 +284,7 @@ def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_
         return seed
 
     monkeypatch.setattr(appendices.zoo, "get_model", get_model)
-    monkeypatch.setattr(appendices.zoo, "is_cached", lambda dataset, objective, profile, seed, w: seed == 1)
+    monkeypatch.setattr(appendices.zoo, "is_settled", lambda dataset, objective, profile, seed, w: seed == 1)
     monkeypatch.setattr(appendices, "eval_set", lambda params: None)
     monkeypatch.setattr(appendices, "metrics", lambda params, model, test: {"accuracy": 0.3 + model / 10, "bpd": 5.0})
     cached = appendices.seed_runs(params, seeds=3)
@@ -332,7 +332,7 @@ def test_appendix_claims_go_over_seeds_where_there_are_several():
         ("Laplace", 3, "46.0, 39.0, 41.0"),
         ("Cauchy", 1, "42.0"),
     ]
-    assert table.rows[2][3:] == (42.0, 5.2, "first seed at step 3, seed 2 at step 9")
+    assert table.rows[2][3:] == (42.0, 5.2, "3 (first seed), 9 (seed 2)")
     assert not appendices.seed_table(rows, {}).rows and "train_seeds = True" in appendices.seed_table(rows, {}).note
     pixel = {
         "PixelCNN++, alpha 0": {**_row("x", 0, 0.27, 4.0), "accuracy": 27.0},

@@ -106,6 +106,7 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     # The divergence is recorded: asking again reports it at once, without training again.
+    assert zoo.is_settled("mnist", "base", TINY, 0) and not zoo.is_cached("mnist", "base", TINY, 0)
     monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("trained again"))
     with pytest.raises(loop.TrainingDiverged, match="step 12.*delete it to train again") as again:
         zoo.get_model("mnist", "base", TINY, progress=False)

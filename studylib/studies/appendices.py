@@ -132,10 +132,11 @@ def models(params: Params) -> dict[str, tuple[str, torch.nn.Module | TrainingDiv
 
 def seed_runs(params: Params, seeds: int = 1, train_seeds: bool = False) -> dict[str, list[dict]]:
     """Every appendix model at the seeds after the chapter's first (up to `seeds` in all):
-    each read from the cache where it is there, trained only if `train_seeds`. Per model,
-    one row per seed found: its accuracy (%) and bits/dim on the test subset, or the step its
-    training diverged at. The seed-to-seed spread is what decides whether a variant's
-    difference to the Gaussian prior, or a Table 4 cell, is the model's doing or the draw's."""
+    each read from the cache where it is settled there (trained, or its divergence
+    recorded), trained only if `train_seeds`. Per model, one row per seed found: its
+    accuracy (%) and bits/dim on the test subset, or the step its training diverged at. The
+    seed-to-seed spread is what decides whether a variant's difference to the Gaussian
+    prior, or a Table 4 cell, is the model's doing or the draw's."""
     check_seeds(seeds)
     test = eval_set(params)
     later = range(params.seed + 1, params.seed + seeds)
@@ -143,7 +144,7 @@ def seed_runs(params: Params, seeds: int = 1, train_seeds: bool = False) -> dict
     found: dict[str, list[dict]] = {name: [] for name, *_ in todo}
     for name, objective, prof, weight in bar(todo, desc="later seeds", disable=len(later) == 0):
         for seed in later:
-            if not (train_seeds or zoo.is_cached(params.dataset, objective, prof, seed, weight)):
+            if not (train_seeds or zoo.is_settled(params.dataset, objective, prof, seed, weight)):
                 continue
             model = _get(params, objective, prof, seed, weight)
             if isinstance(model, TrainingDiverged):
@@ -272,13 +273,14 @@ def seed_table(rows: dict[str, dict], seed_rows: dict[str, list[dict]]) -> Table
             estimate(*t_interval(v), digits=d) if len(v) > 1 else (round(v[0], d) if v else None)
             for v, d in ((accuracy, 1), (bpd, 3))
         ]
-        diverged = ", ".join(f"seed {r['seed']} at step {r['diverged_at']}" for r in later if "diverged_at" in r)
         first = rows.get(name, {})
-        if "diverged_at" in first:
-            diverged = ", ".join(filter(None, (f"first seed at step {first['diverged_at']}", diverged)))
+        diverged = ", ".join(
+            ([f"{first['diverged_at']} (first seed)"] if "diverged_at" in first else [])
+            + [f"{r['diverged_at']} (seed {r['seed']})" for r in later if "diverged_at" in r]
+        )
         by_seed = ", ".join(f"{v:.1f}" for v in accuracy)
         out.append((name, len(accuracy), by_seed, *cells, diverged or None))
-    columns = ("model", "seeds", "accuracy by seed (%)", "accuracy (%)", "bits/dim", "diverged")
+    columns = ("model", "seeds", "accuracy by seed (%)", "accuracy (%)", "bits/dim", "diverged at step")
     note = (
         "Mean over the seeds measured, 95 % t interval over them in brackets."
         if out

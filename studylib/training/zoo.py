@@ -212,8 +212,21 @@ def is_cached(
     dataset: str, objective: str, profile: str | Profile | None, seed: int, ce_weight: float | None = None
 ) -> bool:
     """Whether the cache holds the trained model `get_model` would return (no training)."""
-    model_spec = spec(dataset, objective, get_profile(profile), seed, ce_weight)
-    return (models_dir() / cache_key(model_spec) / "model.pt").exists()
+    return (_entry(dataset, objective, profile, seed, ce_weight) / "model.pt").exists()
+
+
+def is_settled(
+    dataset: str, objective: str, profile: str | Profile | None, seed: int, ce_weight: float | None = None
+) -> bool:
+    """Whether `get_model` answers without training: the cache holds the trained model, or
+    the recorded divergence it raises."""
+    folder = _entry(dataset, objective, profile, seed, ce_weight)
+    return (folder / "model.pt").exists() or (folder / DIVERGED).exists()
+
+
+def _entry(dataset: str, objective: str, profile: str | Profile | None, seed: int, ce_weight: float | None) -> Path:
+    """The cache folder of a model's entry."""
+    return models_dir() / cache_key(spec(dataset, objective, get_profile(profile), seed, ce_weight))
 
 
 def get_model(
