@@ -19,9 +19,17 @@ from studylib.book.tables import Table, estimate
 from studylib.config import Arch, Profile, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
-from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval, wilson
+from studylib.measure.uncertainty import t_interval, wilson
 from studylib.progress import bar
-from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, image_estimate, metrics
+from studylib.studies.common import (
+    eval_interpolations,
+    eval_log_likelihoods,
+    eval_set,
+    image_estimate,
+    metrics,
+    seeds_difference,
+    seeds_estimate,
+)
 from studylib.training import zoo
 from studylib.training.loop import TrainingDiverged
 
@@ -292,7 +300,7 @@ def seed_table(rows: dict[str, dict], seed_rows: dict[str, list[dict]]) -> Table
 def _seed_values(rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, metric: str) -> list[float]:
     """A variant's accuracy (%) or bits/dim at every seed measured: the first seed's row,
     then the later seeds' (a diverged training has no value)."""
-    mean = _KEYS[metric][0]
+    mean = _KEYS[metric]
     runs = [*([rows[name]] if name in rows else []), *seed_rows.get(name, [])]
     return [r[mean] for r in runs if "diverged_at" not in r]
 
@@ -313,8 +321,8 @@ def history_table(model: torch.nn.Module | TrainingDiverged, every: int = 5) -> 
 
 
 REFERENCE = "Gaussian (chapter 2)"
-# A row's keys per metric: its mean, its per-image values, and their scale to the claim's unit.
-_KEYS = {"accuracy": ("accuracy", "correct", 100), "bits/dim": ("bpd", "bpd_images", 1)}
+# A row's mean per metric.
+_KEYS = {"accuracy": "accuracy", "bits/dim": "bpd"}
 PIXELCNN = {"PixelCNN++, alpha 0": (25.48, 3.05), "PixelCNN++, alpha 1000": (85.78, 3.34)}  # Table 4, CIFAR-10
 NEGATIVE = "Appendix C.1: in our experiments we did not see any significant difference from the Gaussian prior"
 TABLE4 = (
@@ -400,37 +408,26 @@ def claims(rows: dict[str, dict], dataset: str, seed_rows: dict[str, list[dict]]
 
 
 def _estimate(rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, metric: str) -> tuple:
-    """A model's accuracy (%) or bits/dim with its interval, (value, low, high, n, of, k,
-    method): t over the seeds where it was measured at several, else over the first seed's
-    test images (Wilson; bootstrap)."""
-    values = _seed_values(rows, seed_rows, name, metric)
-    if len(values) > 1:
-        return (*t_interval(values), len(values), "seeds", None, "t over seeds")
-    return image_estimate(rows[name], metric)
+    """A model's accuracy (%) or bits/dim with its interval over seeds or its first seed's
+    test images: `seeds_estimate`."""
+    return seeds_estimate(_seed_values(rows, seed_rows, name, metric), rows[name], metric)
 
 
 def _difference(
     rows: dict[str, dict], seed_rows: dict[str, list[dict]], name: str, other: str, metric: str
 ) -> tuple | None:
-    """Model `name`'s accuracy (points) or bits/dim minus model `other`'s, (difference, low,
-    high, n, of, method, note): a t interval over seeds where the two have three or more
-    measured seeds between them (the seed-to-seed spread is part of the uncertainty),
-    else paired over the first seed's test images; None where either was not measured."""
-    shown = (lambda v: f"{v:.1f} %") if metric == "accuracy" else (lambda v: f"{v:.3f}")
+    """Model `name`'s accuracy (points) or bits/dim minus model `other`'s over seeds or the
+    first seed's test images (`seeds_difference`), with a note of the two means: (difference,
+    low, high, n, of, method, note); None where either was not measured."""
     mine, theirs = (_seed_values(rows, seed_rows, n, metric) for n in (name, other))
-    if mine and theirs and len(mine) + len(theirs) >= 3:
-        diff, low, high, method = seed_difference(mine, theirs)
-        note = f"{shown(np.mean(mine))} over {len(mine)} seeds against {shown(np.mean(theirs))} over {len(theirs)}"
-        return diff, low, high, len(mine) + len(theirs), "seeds", method, note
-    first, second = rows.get(name), rows.get(other)
-    if first is None or second is None or "diverged_at" in first or "diverged_at" in second:
+    first, second = rows.get(name, {}), rows.get(other, {})
+    several = len(mine) + len(theirs) >= 3
+    if not (mine and theirs) or not (several or ("diverged_at" not in first and "diverged_at" not in second)):
         return None
-    mean, per_image, scale = _KEYS[metric]
-    value = _paired_gain(first[per_image], second[per_image], scale)
-    note = f"{shown(first[mean])} against {shown(second[mean])}"
-    return (*value, len(first[per_image]), "test images (the same for both)", "paired bootstrap", note)
-
-
-def _paired_gain(first: np.ndarray, second: np.ndarray, scale: float) -> tuple[float, float, float]:
-    """scale x (mean of first - mean of second) over the same units, with a paired bootstrap."""
-    return bootstrap([first, second], lambda a, b, axis=-1: scale * np.mean(a - b, axis=axis), paired=True)
+    shown = (lambda v: f"{v:.1f} %") if metric == "accuracy" else (lambda v: f"{v:.3f}")
+    value = seeds_difference(mine, theirs, first, second, metric)
+    if several:
+        note = f"{shown(np.mean(mine))} over {len(mine)} seeds against {shown(np.mean(theirs))} over {len(theirs)}"
+    else:
+        note = f"{shown(mine[0])} against {shown(theirs[0])}"
+    return (*value, note)

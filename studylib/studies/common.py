@@ -4,6 +4,7 @@ class-sample figure."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from studylib import data
@@ -11,7 +12,7 @@ from studylib.book import plots
 from studylib.book.chapter import Params
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
-from studylib.measure.uncertainty import mean_interval, wilson
+from studylib.measure.uncertainty import bootstrap, mean_interval, seed_difference, t_interval, wilson
 from studylib.models.flows import ConditionalGlow
 from studylib.training import zoo
 from studylib.training.memo import memo
@@ -97,6 +98,33 @@ def image_estimate(row: dict, metric: str) -> tuple:
         k, n = int(row["correct"].sum()), len(row["correct"])
         return (*wilson(k, n), n, "test images", k, "Wilson")
     return (*mean_interval(row["bpd_images"]), len(row["bpd_images"]), "test images", None, "bootstrap")
+
+
+def seeds_estimate(values: list[float], first: dict, metric: str) -> tuple:
+    """Accuracy (%) or bits/dim of one model recipe from its `values` per seed, with its 95 %
+    interval, (value, low, high, n, of, k, method): t over the seeds where there are several
+    (the seed-to-seed spread is part of the uncertainty), else over the test images of the
+    one run, `first` (its `per_image` row: Wilson; bootstrap)."""
+    if len(values) > 1:
+        return (*t_interval(values), len(values), "seeds", None, "t over seeds")
+    return image_estimate(first, metric)
+
+
+def seeds_difference(a: list[float], b: list[float], first: dict, second: dict, metric: str) -> tuple:
+    """Mean of `a` minus mean of `b` (two recipes' accuracy in %, or bits/dim, per seed) with
+    its 95 % interval, (difference, low, high, n, of, method): a t interval over the seeds
+    where the two have three or more between them, else a paired bootstrap over the test
+    images of their single runs `first` and `second` (`per_image` rows, the same images)."""
+    if len(a) + len(b) >= 3:
+        diff, low, high, method = seed_difference(a, b)
+        return diff, low, high, len(a) + len(b), "seeds", method
+    key, scale = ("correct", 100) if metric == "accuracy" else ("bpd_images", 1)
+
+    def gain(x, y, axis=-1):
+        return scale * (np.mean(x, axis=axis) - np.mean(y, axis=axis))
+
+    value = bootstrap([first[key], second[key]], gain, paired=True)
+    return (*value, len(first[key]), "test images (the same for both)", "paired bootstrap")
 
 
 def train_info(model: ConditionalGlow) -> dict:

@@ -18,9 +18,17 @@ from studylib.book.chapter import Params, check_seeds
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table, estimate
 from studylib.config import OBJECTIVES, check_choice
-from studylib.measure.uncertainty import bootstrap, seed_difference, t_interval
 from studylib.models.flows import ConditionalGlow
-from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
+from studylib.studies.common import (
+    class_samples,
+    eval_set,
+    metrics,
+    model_for,
+    per_image,
+    seeds_difference,
+    seeds_estimate,
+    train_info,
+)
 from studylib.training import zoo
 
 
@@ -153,20 +161,10 @@ class Table1:
         interval: (difference, low, high, n, of, method). Over seeds where either side has
         several (a single run's numbers hide the seed-to-seed spread, which is larger than
         the test images' on the whole test set), else over the first seeds' test images."""
-        sign = 1 if metric == "accuracy" else -1
-        a, b = self._values(better, metric), self._values(worse, metric)
-        if len(a) > 1 or len(b) > 1:
-            diff, low, high, method = seed_difference(a, b)
-            lo, hi = sorted((sign * low, sign * high))
-            return sign * diff, lo, hi, len(a) + len(b), "seeds", method
-        first, second = self._seeds(better)[0], self._seeds(worse)[0]
-        key, scale = ("correct", 100) if metric == "accuracy" else ("bpd_images", 1)
-
-        def gain(x, y, axis=-1):
-            return sign * scale * (np.mean(x, axis=axis) - np.mean(y, axis=axis))
-
-        value = bootstrap([first[key], second[key]], gain, paired=True)
-        return (*value, len(first[key]), "test images (the same for both)", "paired bootstrap")
+        up, down = (better, worse) if metric == "accuracy" else (worse, better)
+        return seeds_difference(
+            self._values(up, metric), self._values(down, metric), self._seeds(up)[0], self._seeds(down)[0], metric
+        )
 
 
 def _values(runs: list[dict], metric: str) -> list[float]:
@@ -174,12 +172,9 @@ def _values(runs: list[dict], metric: str) -> list[float]:
 
 
 def runs_estimate(runs: list[dict], metric: str) -> tuple:
-    """Accuracy (%) or bits/dim of one model recipe with its 95 % interval, (value, low, high,
-    n, of, k, method): t over the seeds where there are several runs (the seed-to-seed
-    spread is part of the uncertainty), else over the one run's test images (Wilson; bootstrap)."""
-    if len(runs) > 1:
-        return (*t_interval(_values(runs, metric)), len(runs), "seeds", None, "t over seeds")
-    return image_estimate(runs[0], metric)
+    """Accuracy (%) or bits/dim of one model recipe over its runs (one per seed), with its
+    95 % interval: `seeds_estimate`."""
+    return seeds_estimate(_values(runs, metric), runs[0], metric)
 
 
 SECTION_41 = (
