@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,6 +30,7 @@ from studylib.studies.common import (
     metrics,
     seeds_difference,
     seeds_estimate,
+    table_cells,
 )
 from studylib.training import zoo
 from studylib.training.loop import TrainingDiverged
@@ -365,22 +367,7 @@ def claims(rows: dict[str, dict], dataset: str, seed_rows: dict[str, list[dict]]
             )
     if dataset == "cifar10" and PIXELCNN.keys() <= rows.keys():
         for name, numbers in PIXELCNN.items():
-            for metric, column, unit in (("accuracy", 0, "%"), ("bits/dim", 1, "bits/dim")):
-                value, low, high, n, of, k, method = _estimate(rows, seed_rows or {}, name, metric)
-                out.append(
-                    quantitative(
-                        f"{name} {metric}",
-                        value,
-                        (low, high),
-                        numbers[column],
-                        n=n,
-                        k=k,
-                        of=of,
-                        method=method,
-                        unit=unit,
-                        source=TABLE4,
-                    )
-                )
+            out += table_cells(name, partial(_estimate, rows, seed_rows or {}, name), numbers, TABLE4)
         plain, reweighted = PIXELCNN  # its two names, alpha 0 first
         for metric, what, unit in (
             ("accuracy", "accuracy gained", "points"),

@@ -4,16 +4,27 @@ does BG-MNIST classify like MNIST and interpolate like CIFAR-10?"""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from studylib import data
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
-from studylib.book.ledger import describe, directional, quantitative
+from studylib.book.ledger import describe, directional
 from studylib.book.tables import Table, estimate
 from studylib.config import DATASETS, check_choice
 from studylib.measure.uncertainty import bootstrap, mean_interval, wilson
-from studylib.studies.common import class_samples, eval_set, image_estimate, metrics, model_for, per_image, train_info
+from studylib.studies.common import (
+    class_samples,
+    eval_set,
+    image_estimate,
+    metrics,
+    model_for,
+    per_image,
+    table_cells,
+    train_info,
+)
 from studylib.studies.interpolations import (
     InterpolationStudy,
     interpolation_curves,
@@ -120,22 +131,7 @@ def verdict(rows: list[dict], studies: dict[str, InterpolationStudy], bg: str) -
     by_name = {r["dataset"]: r for r in rows}
     claims = []
     for r in rows:
-        for metric, column, unit in (("accuracy", 0, "%"), ("bits/dim", 1, "bits/dim")):
-            value, low, high, n, of, k, method = image_estimate(r, metric)
-            claims.append(
-                quantitative(
-                    f"{r['dataset']} {metric}",
-                    value,
-                    (low, high),
-                    r["paper"][column],
-                    n=n,
-                    k=k,
-                    of=of,
-                    method=method,
-                    unit=unit,
-                    source="Table 3 (reweighted models)",
-                )
-            )
+        claims += table_cells(r["dataset"], partial(image_estimate, r), r["paper"], "Table 3 (reweighted models)")
     below = {name: s.paths.below(s.threshold_bpd).numpy() for name, s in studies.items()}
     rise = {name: s.paths.mid_rise().numpy() for name, s in studies.items()}
     measured = [

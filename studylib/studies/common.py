@@ -4,12 +4,15 @@ class-sample figure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from studylib import data
 from studylib.book import plots
 from studylib.book.chapter import Params
+from studylib.book.ledger import quantitative
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
 from studylib.measure.uncertainty import bootstrap, mean_interval, seed_difference, t_interval, wilson
@@ -125,6 +128,30 @@ def seeds_difference(a: list[float], b: list[float], first: dict, second: dict, 
 
     value = bootstrap([first[key], second[key]], gain, paired=True)
     return (*value, len(first[key]), "test images (the same for both)", "paired bootstrap")
+
+
+def table_cells(name: str, estimate: Callable[[str], tuple], paper: tuple, source: str) -> list[dict]:
+    """One row of a paper's results table, its accuracy (%) and bits/dim, as two quantitative
+    claims against the paper's pair `paper`; `estimate(metric)` gives (value, low, high, n,
+    of, k, method) as `image_estimate` and `seeds_estimate` do."""
+    cells = []
+    for metric, column, unit in (("accuracy", 0, "%"), ("bits/dim", 1, "bits/dim")):
+        value, low, high, n, of, k, method = estimate(metric)
+        cells.append(
+            quantitative(
+                f"{name} {metric}",
+                value,
+                (low, high),
+                paper[column],
+                n=n,
+                k=k,
+                of=of,
+                method=method,
+                unit=unit,
+                source=source,
+            )
+        )
+    return cells
 
 
 def train_info(model: ConditionalGlow) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +16,7 @@ from studylib import data
 from studylib.benchmarks import ablation, bench
 from studylib.book import paper, plots
 from studylib.book.chapter import Params, check_seeds
-from studylib.book.ledger import directional, quantitative
+from studylib.book.ledger import directional
 from studylib.book.tables import Table, estimate
 from studylib.config import OBJECTIVES, check_choice
 from studylib.models.flows import ConditionalGlow
@@ -27,6 +28,7 @@ from studylib.studies.common import (
     per_image,
     seeds_difference,
     seeds_estimate,
+    table_cells,
     train_info,
 )
 from studylib.training import zoo
@@ -111,22 +113,7 @@ class Table1:
         bootstrap, paired for a difference)."""
         rows = []
         for objective, s in self.summary().items():
-            for metric, column, unit in (("accuracy", 0, "%"), ("bits/dim", 1, "bits/dim")):
-                value, low, high, n, of, k, method = self._estimate(objective, metric)
-                rows.append(
-                    quantitative(
-                        f"{objective} {metric}",
-                        value,
-                        (low, high),
-                        s["paper"][column],
-                        n=n,
-                        k=k,
-                        of=of,
-                        method=method,
-                        unit=unit,
-                        source=f"Table 1, {self.dataset}",
-                    )
-                )
+            rows += table_cells(objective, partial(self._estimate, objective), s["paper"], f"Table 1, {self.dataset}")
         present = {r["objective"] for r in self.rows}
         for better, worse, metric, statement in ORDERINGS:
             if {better, worse} <= present:
