@@ -6,9 +6,10 @@ import argparse
 import json
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
-from studylib.config import DATASETS, DEVICES, LR_SCHEDULES, OBJECTIVES, PROFILES, READOUTS
+from studylib.config import DATASETS, DEVICES, LR_SCHEDULES, OBJECTIVES, PRECISIONS, PROFILES, READOUTS
 from studylib.data import DataError
 from studylib.training.loop import TrainingDiverged
 
@@ -34,6 +35,20 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--ce-weight", type=float, default=None, help="override the profile's cross-entropy weight w")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="how a model not yet cached trains: auto is bf16 where the hardware runs it natively, else fp32",
+    )
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """--hidden: one coupling width (64) or one per level (32,64,64)."""
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a width or widths like 32,64,64, got {text!r}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -67,10 +82,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--levels", type=int, default=3)
     p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--hidden", type=_widths, default=(64,), help="coupling width, or one per level: 32,64,64")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--iterations", type=int, default=None, help="timed steps per round (default 10; 5 with --peers)")
-    p.add_argument("--bf16", action="store_true", help="coupling networks under bfloat16 autocast")
+    p.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 autocast where native, else fp32"
+    )
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--peers", action="store_true", help="compare with normflows and FrEIA (the bench extra)")
     p.add_argument("--profile", default="quick", choices=PROFILES, help="--peers: the configurations compared")
@@ -97,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--subset", type=int, default=None, help="score on this many test images (default: all)")
     p.add_argument("--out", default=None, help="JSON file the row is appended to")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where native, else fp32")
     p = sub.add_parser("ablate", help="train one profile's variants, one lever at a time, at a fixed wall-clock budget")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--objective", default="split", choices=OBJECTIVES)
@@ -111,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="--stronger for this many steps (default: the budget's)")
     p.add_argument("--readout", default=None, choices=READOUTS, help="--stronger, split prior's logits read here")
     p.add_argument("--schedule", default=None, choices=LR_SCHEDULES, help="--stronger, learning-rate schedule")
+    p.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="--stronger: fp32 is the recipe with bf16 off (own row)"
+    )
     p.add_argument("--out", default=None, help="JSON file the rows are appended to")
     p = sub.add_parser("book", help="run the chapters with papermill, sync their outputs, render offline HTML")
     p.add_argument("action", choices=("run", "sync", "html", "assignments"))
@@ -133,7 +154,9 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
         raise ValueError(f"--subset must be a positive number of test images, got {args.subset}")
     zoo.spec(args.dataset, args.objective, get_profile(args.profile), args.seed, args.ce_weight)
     distributed.init_from_env(args.device)  # under torchrun: one rank per process
-    model = zoo.get_model(args.dataset, args.objective, args.profile, args.seed, args.device, args.ce_weight)
+    model = zoo.get_model(
+        args.dataset, args.objective, args.profile, args.seed, args.device, args.ce_weight, precision=args.precision
+    )
     if not distributed.is_main():
         return {}
     subset = args.subset if args.subset is not None or not default_subset else get_profile(args.profile).eval_subset
@@ -141,6 +164,7 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
     result = evaluate.evaluate(model, test, get_profile(args.profile).eval_batch_size)
     result["train_seconds"] = round(model.info["train_seconds"], 1)
     result["cache_key"] = model.info["key"]
+    result["precision"] = zoo.trained_precision(model.info)
     return result
 
 
@@ -174,12 +198,12 @@ def _cache(args: argparse.Namespace) -> None:
         print(f"no trained models in {zoo.models_dir()}" + (" match the selection" if chosen else ""))
     for entry in entries:
         if (entry / "model.pt").exists():
-            state = "trained"
+            state = f"trained ({archive.trained_in(entry)})"
         elif (entry / zoo.DIVERGED).exists():
             state = "diverged (recorded)"
         else:
             state = "in progress (checkpoint)"
-        print(f"{entry.name:48s} {state:26s} {_mib(entry):7.1f} MiB  {archive.origin(entry)}")
+        print(f"{entry.name:48s} {state:28s} {_mib(entry):7.1f} MiB  {archive.origin(entry)}")
     if not chosen:
         print(f"{len(memo.stored_results())} memoised results in {memo.results_dir()}")
 
@@ -239,18 +263,26 @@ def _bench(args: argparse.Namespace) -> dict:
 
     from studylib import data
     from studylib.benchmarks import bench
-    from studylib.config import Arch, resolve_device
+    from studylib.config import Arch, cpu_capability, resolve_device, resolve_precision
 
     torch.set_flush_denormal(True)
+    if args.levels < 1 or args.steps < 1 or args.batch_size < 1:
+        raise ValueError("--levels, --steps and --batch-size must be positive integers")
+    hidden = args.hidden[0] if len(args.hidden) == 1 else args.hidden
+    arch = Arch(args.levels, args.steps, hidden)  # one width per level, or one for all: refused now
     device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
     torch.manual_seed(0)
-    contender = bench.ours(3 if args.dataset == "cifar10" else 1, Arch(args.levels, args.steps, args.hidden))
+    contender = bench.ours(3 if args.dataset == "cifar10" else 1, arch)
     contender.module.to(device)
     x, y = data.load(args.dataset, "test", subset=args.batch_size).tensors()
-    rates = bench.measure([contender], x.to(device), y.to(device), {"studylib": args.bf16}, args.iterations or 10, 1)
+    bf16 = {"studylib": precision == "bf16"}
+    rates = bench.measure([contender], x.to(device), y.to(device), bf16, args.iterations or 10, 1)
     return {
-        "config": f"{args.dataset} {contender.note.split(',')[0]} batch {args.batch_size} bf16={args.bf16}",
+        "config": f"{args.dataset} {arch.label()} batch {args.batch_size}",
+        "precision": precision,
         "device": str(device),
+        "cpu": cpu_capability(),
         "threads": torch.get_num_threads(),
         "train_images_per_s": round(rates["studylib"]["train"], 1),
         "eval_images_per_s": round(rates["studylib"]["eval"], 1),
@@ -362,14 +394,23 @@ def _probe(args: argparse.Namespace) -> None:
     from studylib.config import resolve_device
 
     device = resolve_device(args.device)  # a missing GPU is refused before the data are read
-    row = probe.probe(args.dataset, args.objective, args.profile, args.minutes, args.device, args.seed, args.subset)
+    row = probe.probe(
+        args.dataset,
+        args.objective,
+        args.profile,
+        args.minutes,
+        args.device,
+        args.seed,
+        args.subset,
+        precision=args.precision,
+    )
     out = Path(args.out) if args.out else probe.results_path(args.profile, device.type)
     rows = json.loads(out.read_text()) if out.exists() else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([*rows, row], indent=1))
     print(json.dumps(row, indent=2))
     print(
-        f"{row['arch']} on {row['device_name']}: {row['steady_images_per_s']:.0f} images/s, peak "
+        f"{row['arch']} on {row['device_name']} in {row['precision']}: {row['steady_images_per_s']:.0f} images/s, peak "
         f"{row['peak_memory_gib']:.2f} GiB; after {row['steps']} of {row['total_steps']} steps "
         f"({row['train_seconds'] / 60:.1f} min): {row['accuracy']:.2f} %, {row['bpd']:.3f} bits/dim; "
         f"the whole run: about {row['projected_hours']:.1f} hours"
@@ -391,9 +432,10 @@ def _ablate(args: argparse.Namespace) -> None:
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
     options = (args.ce_weight, args.hidden, args.steps, args.readout, args.schedule, args.seed)
-    if (any(o is not None for o in options) or args.compile) and not args.stronger:
+    if (any(o is not None for o in options) or args.compile or args.precision != "auto") and not args.stronger:
         raise ValueError(
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only"
+            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule, --seed and --precision "
+            "apply to --stronger only"
         )
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be a positive number of training steps, got {args.steps}")
@@ -418,6 +460,7 @@ def _ablate(args: argparse.Namespace) -> None:
             readout=args.readout,
             schedule=args.schedule,
             seed=args.seed or 0,
+            precision=args.precision,
         )
         rows = [r for r in rows if r["lever"] != row["lever"]] + [row]
         out.write_text(json.dumps(rows, indent=1))
@@ -428,8 +471,14 @@ def _ablate(args: argparse.Namespace) -> None:
     print(f"rows in {out}")
 
 
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    """A warning as the command line shows it: one line, no source excerpt."""
+    return f"studylib: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    warnings.formatwarning = _one_line
     try:
         if args.command in ("train", "evaluate"):
             result = _train_or_evaluate(args, default_subset=args.command == "train")

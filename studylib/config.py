@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import platform
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +23,7 @@ MODEL_KINDS = ("glow", "realnvp", "pixelcnn")
 NORMS = ("l2", "linf")
 PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")  # how a model trains; auto: bf16 where the hardware runs it natively
 # The prior families of appendix C.1, and which coordinates of z the split prior reads as logits.
 FAMILIES = ("gaussian", "laplace", "cauchy", "gaussian+laplace", "gaussian+cauchy")
 READOUTS = ("corner", "lowpass")
@@ -68,8 +71,11 @@ class Profile:
     `warmup_steps`, then is multiplied by `lr_gamma` at each fraction of
     `train_steps` listed in `lr_milestones` (the paper: /10 at epochs 60 and 120 of 150).
     `ce_weight` is w in -log p(x|y)/D + w * CE (reweighted and split objectives).
-    `bf16` runs the coupling networks under bfloat16 autocast while training (the flow's
-    bijection, log-dets and priors stay float32): 1.7x faster on these CPUs.
+    `bf16` lets the recipe train its coupling networks under bfloat16 autocast where the
+    hardware runs bfloat16 natively (the flow's bijection, log-dets and priors stay float32):
+    faster there, ~10x slower where it is emulated, so elsewhere it trains in float32
+    (`resolve_precision`). The precision a model was trained in is recorded in its info,
+    not keyed: one cache entry serves every machine.
     `compile` trains through `torch.compile` (1.14x the images/s of the eager loop on the
     `quick` MNIST model here, after two minutes of compiling; its padding noise comes
     from another random stream, so it is another model).
@@ -298,6 +304,46 @@ def get_profile(profile: str | Profile | None = None) -> Profile:
 def device_label(device: torch.device) -> str:
     """How benchmark rows name where they ran: the GPU's name, or the CPU's thread count."""
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether `device` runs bfloat16 arithmetic in hardware: on CUDA torch's own check; on an
+    x86 CPU AVX512-BF16 or AMX, as torch dispatches (ATEN_CPU_CAPABILITY and
+    ONEDNN_MAX_CPU_ISA can lower it, e.g. to see an AVX2 CPU on any machine); elsewhere oneDNN's."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if not any(tag in isa for tag in ("ALL", "BF16", "AMX", "AVX10")):
+        return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        if torch.backends.cpu.get_cpu_capability() != "AVX512":
+            return False
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def cpu_capability() -> str:
+    """How benchmark rows name the CPU's vector instructions as torch dispatches them
+    ("AVX2", "AVX512"), with " + native bf16" where `bf16_native` holds."""
+    native = " + native bf16" if bf16_native(torch.device("cpu")) else ""
+    return f"{torch.backends.cpu.get_cpu_capability()}{native}"
+
+
+def resolve_precision(precision: str, device: torch.device, recipe_bf16: bool = True) -> str:
+    """The precision a run trains in: 'auto' gives 'bf16' where the recipe allows it
+    (`Profile.bf16`) and `device` runs it natively, else 'fp32'; 'fp32' and 'bf16' force
+    it (bf16 forced where it is emulated warns once: every step costs about ten times more)."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "auto":
+        return "bf16" if recipe_bf16 and bf16_native(device) else "fp32"
+    if precision == "bf16" and not bf16_native(device):
+        warnings.warn(
+            f"bf16 forced on a {device.type} that emulates it ({cpu_capability()}): ~10x slower per step than fp32",
+            stacklevel=2,
+        )
+    return precision
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -7,6 +7,12 @@ import os
 import subprocess
 import sys
 
+import torch
+
+ONLY_STRONGER = (
+    "--ce-weight, --hidden, --compile, --steps, --readout, --schedule, --seed and --precision apply to --stronger only"
+)
+
 
 def run(*args: str, home=None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
@@ -60,11 +66,24 @@ def test_train_then_cache_list_and_clear(home):
     assert "no trained models" in run("cache", "list", home=home).stdout
 
 
-def test_bench_reports_images_per_second():
-    out = run("bench", "--levels", "2", "--steps", "1", "--hidden", "8", "--batch-size", "8", "--iterations", "2")
+def test_bench_reports_images_per_second_with_its_precision_and_cpu():
+    args = ("--levels", "2", "--steps", "1", "--batch-size", "8", "--iterations", "2", "--precision", "fp32")
+    out = run("bench", *args, "--hidden", "8,16")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["train_images_per_s"] > 0 and result["eval_images_per_s"] > 0
+    assert result["config"] == "mnist L2K1H8-16 batch 8" and result["precision"] == "fp32"
+    assert result["cpu"].startswith(torch.backends.cpu.get_cpu_capability())
+
+
+def test_bench_refuses_a_bad_size_in_one_line():
+    for args, message in [
+        (("--levels", "0"), "studylib: error: --levels, --steps and --batch-size must be positive integers"),
+        (("--levels", "2", "--hidden", "8,8,8"), "must give one width per level (2)"),
+        (("--hidden", "8,x"), "expected a width or widths like 32,64,64"),
+    ]:
+        out = run("bench", *args)
+        assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr
 
 
 def test_probe_appends_its_row_and_says_what_the_whole_run_would_take(home, tmp_path):
@@ -86,28 +105,26 @@ def test_bad_numbers_are_refused_before_any_training(home):
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),
         (
             ("ablate", "--ce-weight", "0.3"),
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
+            ONLY_STRONGER,
         ),
         (
             ("ablate", "--compile"),
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
+            ONLY_STRONGER,
         ),
         (
             ("ablate", "--steps", "100"),
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
+            ONLY_STRONGER,
         ),
         (
             ("ablate", "--readout", "lowpass"),
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
+            ONLY_STRONGER,
         ),
         (
             ("ablate", "--schedule", "cosine"),
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
+            ONLY_STRONGER,
         ),
-        (
-            ("ablate", "--seed", "1"),
-            "--ce-weight, --hidden, --compile, --steps, --readout, --schedule and --seed apply to --stronger only",
-        ),
+        (("ablate", "--seed", "1"), ONLY_STRONGER),
+        (("ablate", "--precision", "fp32"), ONLY_STRONGER),
         (("ablate", "--stronger", "--seed", "-1"), "seed must be a non-negative integer, got -1"),
         (("ablate", "--stronger", "--steps", "0"), "--steps must be a positive number of training steps, got 0"),
         (("ablate", "--stronger", "--hidden", "32", "64", "64"), "must give one width per level (2)"),

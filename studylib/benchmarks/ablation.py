@@ -18,9 +18,19 @@ import torch
 from studylib import data
 from studylib.benchmarks import bench
 from studylib.book import ledger
-from studylib.config import SNAPSHOTS, Arch, Profile, family, get_profile
+from studylib.config import (
+    PRECISIONS,
+    SNAPSHOTS,
+    Arch,
+    Profile,
+    check_choice,
+    cpu_capability,
+    family,
+    get_profile,
+    resolve_precision,
+)
 from studylib.measure import evaluate
-from studylib.training.zoo import build_model, get_model, spec
+from studylib.training.zoo import build_model, get_model, spec, trained_precision
 
 # One setting changed per lever, against the profile's `baseline`.
 LEVERS: dict[str, dict] = {
@@ -58,7 +68,6 @@ FIRST_QUICK = {
     "snapshots": (),
     "split_readout": "corner",
 }
-# Measured for throughput only (`studylib bench`): fp32 is 2.7x slower than bf16 here.
 
 
 def results_path(dataset: str, objective: str, profile: str) -> Path:
@@ -123,7 +132,8 @@ def images_per_second(profile: Profile, dataset: str, objective: str, iterations
     )
     x, y = data.load(dataset, "test", subset=profile.batch_size).tensors()
     variant = bench.flow_contender("variant", model)
-    return bench.measure([variant], x, y, {"variant": profile.bf16}, iterations, repeats=1)["variant"]["train"]
+    bf16 = resolve_precision("auto", torch.device("cpu"), profile.bf16) == "bf16"  # as its training will run
+    return bench.measure([variant], x, y, {"variant": bf16}, iterations, repeats=1)["variant"]["train"]
 
 
 def run_lever(
@@ -163,6 +173,7 @@ def run_stronger(
     steps: int | None = None,
     readout: str | None = None,
     schedule: str | None = None,
+    precision: str = "auto",
 ) -> dict:
     """The row of the `stronger` recipe (the combined levers at the full CPU budget, a fixed
     number of steps), at cross-entropy weight `ce_weight` and coupling widths per level
@@ -170,8 +181,11 @@ def run_stronger(
     optimiser steps (None: the budget's; more asks what a larger budget buys), with the
     split prior's logits read at `readout` and the learning rate following `schedule` (None:
     the profile's), from initial weights and batches drawn with `seed` (rows of seeds other
-    than 0 say so): trained through the cache like any model (the model a chapter gets with
-    that weight), its minutes and images/s as this machine measured them while training."""
+    than 0 say so), in `precision` ("fp32": the recipe with bf16 off, its own model and row on
+    every machine; "auto" / "bf16": the recipe's model, trained as `config.resolve_precision`
+    says where the cache lacks it; the row records which): trained through the cache like any
+    model (the model a chapter gets with that weight), its minutes and images/s as this
+    machine measured them while training."""
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be a positive number of training steps, got {steps}")
     prof = stronger(get_profile(profile), dataset)
@@ -196,6 +210,11 @@ def run_stronger(
         prof = dataclasses.replace(prof, lr_schedule=schedule)  # validates the name
         change["lr_schedule"] = schedule
         lever += f", {schedule} schedule"
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "fp32" and prof.bf16:
+        prof = dataclasses.replace(prof, bf16=False)
+        change["bf16"] = False
+        lever += ", fp32"
     spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     if ce_weight is not None:
@@ -203,7 +222,18 @@ def run_stronger(
         lever += f", w = {ce_weight:g}"
     if seed != 0:  # another draw of the same recipe: its own row
         change["seed"] = seed
-    return _row(seeded(lever, seed), change, prof, dataset, objective, profile, seed, test, ce_weight=ce_weight)
+    return _row(
+        seeded(lever, seed),
+        change,
+        prof,
+        dataset,
+        objective,
+        profile,
+        seed,
+        test,
+        ce_weight=ce_weight,
+        precision=precision,
+    )
 
 
 def seeded(lever: str, seed: int) -> str:
@@ -228,9 +258,10 @@ def _row(
     minutes: float | None = None,
     rate: float | None = None,
     ce_weight: float | None = None,
+    precision: str = "auto",
 ) -> dict:
     """Train (or read from the cache) `prof`'s model and score it on `test`: one table row."""
-    model = get_model(dataset, objective, prof, seed, "cpu", ce_weight)  # cached and resumable like any model
+    model = get_model(dataset, objective, prof, seed, "cpu", ce_weight, precision=precision)  # cached, resumable
     metrics = evaluate.evaluate(model, test, prof.eval_batch_size)
     result = model.info
     steps = prof.steps_for(dataset)
@@ -249,6 +280,8 @@ def _row(
         "bpd": round(metrics["bpd"], 4),
         "n_test": metrics["n"],
         "final_train_bpd": round(result["history"][-1]["bpd"], 4),
+        "precision": trained_precision(result),
+        "cpu": cpu_capability(),
     }
 
 

@@ -16,7 +16,7 @@ import torch
 from studylib import data
 from studylib.book import ledger
 from studylib.book.tables import Table
-from studylib.config import device_label, get_profile, resolve_device
+from studylib.config import PRECISIONS, check_choice, cpu_capability, device_label, get_profile, resolve_device
 from studylib.measure import evaluate
 from studylib.training.loop import train
 from studylib.training.zoo import build_model, spec
@@ -43,10 +43,13 @@ def probe(
     seed: int = 0,
     test_subset: int | None = None,
     progress: bool = True,
+    precision: str = "auto",
 ) -> dict:
     """Train `profile`'s model from scratch for `minutes` of training time, at the full
-    run's learning-rate schedule, then score it on the test set (all of it, or a seeded
-    `test_subset`). Nothing is cached: the probe's checkpoint lives in a temporary folder."""
+    run's learning-rate schedule and in `precision` (`config.resolve_precision`), then score
+    it on the test set (all of it, or a seeded `test_subset`). Nothing is cached: the probe's
+    checkpoint lives in a temporary folder. The row records the precision and the CPU's
+    vector instructions as torch dispatches them."""
     if not (minutes > 0 and math.isfinite(minutes)):
         raise ValueError(f"minutes must be a positive number, got {minutes}")
     if test_subset is not None and test_subset < 1:
@@ -54,6 +57,7 @@ def probe(
     prof = get_profile(profile)
     model_spec = spec(dataset, objective, prof, seed)  # refuses a bad dataset or objective
     dev = resolve_device(device)
+    check_choice("precision", precision, PRECISIONS)
     train_data = data.load(dataset, "train", seed=seed)
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     total = prof.steps_for(dataset)
@@ -75,6 +79,7 @@ def probe(
             progress=progress,
             snapshot_dir=Path(folder),
             budget_seconds=60 * minutes,
+            precision=precision,
         )
     steps, seconds, history = result["steps"], result["train_seconds"], result["history"]
     rate = steps * prof.batch_size / seconds
@@ -94,6 +99,8 @@ def probe(
         "device": dev.type,
         "device_name": device_label(dev),
         "torch": torch.__version__,
+        "precision": result["precision"],
+        "cpu": cpu_capability(),
         "minutes": minutes,
         "steps": steps,
         "total_steps": total,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from studylib.config import DATASETS, OBJECTIVES, Profile, check_choice, get_profile, resolve_device
+from studylib.config import DATASETS, OBJECTIVES, PRECISIONS, Profile, check_choice, get_profile, resolve_device
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,12 @@ class Params:
     profile: Profile
     device: torch.device
     seed: int
+    precision: str = "auto"  # how a model the cache lacks trains (`config.resolve_precision`)
 
     def describe(self) -> str:
         return (
             f"dataset={self.dataset} objective={self.objective} profile={self.profile.name} "
-            f"device={self.device} seed={self.seed}"
+            f"device={self.device} seed={self.seed} precision={self.precision}"
         )
 
 
@@ -34,14 +35,16 @@ def setup(
     profile: str | None = None,
     device: str = "auto",
     seed: int = 0,
+    precision: str = "auto",
 ) -> Params:
     """Validate a chapter's parameters and seed torch and NumPy. `profile=None` means
-    $STUDYLIB_PROFILE, else 'quick'."""
+    $STUDYLIB_PROFILE, else 'quick'; `precision` is how models the cache lacks train."""
     check_choice("dataset", dataset, DATASETS)
     check_choice("objective", objective, OBJECTIVES)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    params = Params(dataset, objective, get_profile(profile), resolve_device(device), seed)
+    check_choice("precision", precision, PRECISIONS)
+    params = Params(dataset, objective, get_profile(profile), resolve_device(device), seed, precision)
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_flush_denormal(True)

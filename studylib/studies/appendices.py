@@ -123,7 +123,10 @@ def _get(
 ) -> torch.nn.Module | TrainingDiverged:
     """The model from the cache or trained now; a diverged training's `TrainingDiverged`."""
     try:
-        return zoo.get_model(params.dataset, objective, prof, seed, str(params.device.type), ce_weight=weight)
+        device = str(params.device.type)
+        return zoo.get_model(
+            params.dataset, objective, prof, seed, device, ce_weight=weight, precision=params.precision
+        )
     except TrainingDiverged as diverged:
         return diverged
 

@@ -31,7 +31,13 @@ def eval_set(params: Params, dataset: str | None = None, table: bool = False) ->
 def model_for(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):
     """The chapter's model of `objective` (trained once, then read from the cache)."""
     return zoo.get_model(
-        dataset or params.dataset, objective, params.profile, seed, str(params.device.type), ce_weight=ce_weight
+        dataset or params.dataset,
+        objective,
+        params.profile,
+        seed,
+        str(params.device.type),
+        ce_weight=ce_weight,
+        precision=params.precision,
     )
 
 

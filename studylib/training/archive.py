@@ -77,7 +77,10 @@ def export(out: Path, entries: list[Path]) -> dict:
                 "key": entry.name,
                 "spec": _read_json(entry / "spec.json"),
                 "files": {f.name: _sha256(f.read_bytes()) for f in _files(entry)},
-                "info": {k: info.get(k) for k in ("steps", "torch", "device", "train_seconds", "processes")},
+                "info": {
+                    **{k: info.get(k) for k in ("steps", "torch", "device", "train_seconds", "processes")},
+                    "precision": zoo.trained_precision(info),
+                },
             }
         )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +198,12 @@ def import_archive(path: Path, replace: bool = False) -> tuple[list[str], list[s
         os.replace(tmp, target)
         imported.append(entry["key"])
     return imported, kept
+
+
+def trained_in(entry: Path) -> str:
+    """How a trained entry was trained, as `cache list` shows it: "bf16 on cpu"."""
+    info = load_safely(entry / "model.pt")["info"]
+    return f"{zoo.trained_precision(info)} on {info.get('device', '?')}"
 
 
 def origin(entry: Path) -> str:

@@ -18,7 +18,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.torch_version import TorchVersion
 
 from studylib.attacks.pgd import pgd
-from studylib.config import Profile
+from studylib.config import Profile, resolve_precision
 from studylib.data import ImageDataset
 from studylib.models.flows import ConditionalGlow
 from studylib.models.flows.actnorm import ActNorm
@@ -133,8 +133,10 @@ def train(
     on_step: Callable[[int], None] | None = None,
     snapshot_dir: Path | None = None,
     budget_seconds: float | None = None,
+    precision: str = "auto",
 ) -> dict:
-    """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists.
+    """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists,
+    in `precision` (`config.resolve_precision`: auto is bf16 only where it is native).
 
     Under torchrun every rank draws the same global batch (and padding noise) and trains on
     its 1/N slice with DistributedDataParallel, so N processes follow the one-process run;
@@ -148,8 +150,9 @@ def train(
     there is one) are saved to `snapshot_dir`/snapshot-<step>.pt as {"step", "state_dict"}.
     With `budget_seconds` training stops after the first step past that many seconds (a probe
     of the run's start at its own learning-rate schedule; `studylib probe`).
-    Returns {"history": [...], "train_seconds": s, "steps": n}. Ctrl-C saves a checkpoint and re-raises
-    KeyboardInterrupt; rerunning continues to the same result as an uninterrupted run."""
+    Returns {"history": [...], "train_seconds": s, "steps": n, "precision": "fp32" | "bf16"}.
+    Ctrl-C saves a checkpoint and re-raises KeyboardInterrupt; rerunning continues to the
+    same result as an uninterrupted run."""
     torch.set_flush_denormal(True)
     rank, size = distributed.world()
     if profile.batch_size % size:
@@ -217,9 +220,10 @@ def train(
             weights = evaluation_weights(model, ema)
             save_atomic({"step": step, "state_dict": weights}, snapshot_dir / f"snapshot-{step}.pt")
 
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=profile.bf16)
+    precision = resolve_precision(precision, device, profile.bf16)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     shown = progress and distributed.is_main()
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {data.name}/{objective}", disable=not shown)
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {data.name}/{objective} in {precision}", disable=not shown)
     with _deferred_interrupt() as interrupt, bar:
         while step < total_steps:
             started = time.perf_counter()
@@ -296,4 +300,10 @@ def train(
     model.load_state_dict(evaluation_weights(model, ema))
     model.eval()
     per_process = profile.batch_size // size
-    return {"history": history, "train_seconds": seconds, "steps": step, "batch_per_process": per_process}
+    return {
+        "history": history,
+        "train_seconds": seconds,
+        "steps": step,
+        "batch_per_process": per_process,
+        "precision": precision,
+    }

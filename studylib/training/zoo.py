@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from studylib import data, paths
-from studylib.config import Arch, Profile, check_choice, family, get_profile, resolve_device
+from studylib.config import PRECISIONS, Arch, Profile, check_choice, family, get_profile, resolve_device
 from studylib.models.flows import FLOWS, ConditionalGlow
 from studylib.models.pixelcnn import ConditionalPixelCNN
 from studylib.training import distributed
@@ -132,6 +132,12 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
     return model.to(device).eval()
 
 
+def trained_precision(info: dict) -> str:
+    """The precision a model was trained in: recorded in its info; entries trained before
+    it was recorded used their profile's `bf16` as it stood then (bf16 on every machine)."""
+    return info.get("precision") or ("bf16" if info["spec"]["settings"].get("bf16") else "fp32")
+
+
 def _raise_if_diverged(folder: Path) -> None:
     """Raise the recorded `TrainingDiverged` of an entry whose training diverged: resume is
     deterministic, so training again would diverge at the same step (`studylib cache
@@ -237,14 +243,18 @@ def get_model(
     device: str = "auto",
     ce_weight: float | None = None,
     progress: bool = True,
+    precision: str = "auto",
 ) -> ConditionalGlow:
     """A trained conditional GLOW in eval mode: from the cache, or trained now and stored.
 
     `ce_weight` overrides the profile's cross-entropy weight w (reweighted/split only).
-    The model's `info` holds its spec, training history and training time."""
+    `precision` is how a model missing from the cache trains (`config.resolve_precision`);
+    it is not part of the key: a cached model is returned whatever precision trained it.
+    The model's `info` holds its spec, training history, time and precision."""
     prof = get_profile(profile)
     model_spec = spec(dataset, objective, prof, seed, ce_weight)
     dev = resolve_device(device)
+    check_choice("precision", precision, PRECISIONS)  # resolved by the training loop, if it trains
     folder = models_dir() / cache_key(model_spec)
     _note_use(folder)
     if (folder / "model.pt").exists():
@@ -259,11 +269,17 @@ def get_model(
         if (folder / "model.pt").exists():  # another process trained it while this one waited
             return _load_entry(folder, dev)
         _raise_if_diverged(folder)
-        return _train_entry(folder, model_spec, prof, train_data, dev, progress)
+        return _train_entry(folder, model_spec, prof, train_data, dev, progress, precision)
 
 
 def _train_entry(
-    folder: Path, model_spec: dict, prof: Profile, train_data: data.ImageDataset, dev: torch.device, progress: bool
+    folder: Path,
+    model_spec: dict,
+    prof: Profile,
+    train_data: data.ImageDataset,
+    dev: torch.device,
+    progress: bool,
+    precision: str,
 ) -> ConditionalGlow:
     """Train the model of `model_spec` into its entry `folder` (resuming its checkpoint) and load it."""
     dataset, objective, seed = model_spec["dataset"], model_spec["objective"], model_spec["seed"]
@@ -288,6 +304,7 @@ def _train_entry(
             device=dev,
             progress=progress,
             snapshot_dir=folder,
+            precision=precision,
         )
     except TrainingDiverged as err:
         if distributed.is_main():
@@ -311,6 +328,7 @@ def get_snapshots(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    precision: str = "auto",
 ) -> list[ConditionalGlow]:
     """The models saved along one training run at the profile's `snapshots` (fractions of
     its steps), weakest first, in eval mode; each `info` adds its "step". Trains the run
@@ -318,7 +336,7 @@ def get_snapshots(
     prof = get_profile(profile)
     if not prof.snapshots:
         raise ValueError(f"profile {prof.name!r} keeps no snapshots: give it snapshots=(fractions of training)")
-    final = get_model(dataset, objective, prof, seed, device, progress=progress)
+    final = get_model(dataset, objective, prof, seed, device, progress=progress, precision=precision)
     folder = models_dir() / final.info["key"]
     where = next(final.parameters()).device
     models = []
