@@ -102,7 +102,11 @@ def parser() -> argparse.ArgumentParser:
         "--images", type=int, default=20, help="--foolbox: correctly classified, undetected test images attacked"
     )
     p.add_argument("--attack-steps", type=int, default=1000, help="--foolbox: foolbox BoundaryAttack steps")
-    p.add_argument("--out", default=None, help="--peers / --foolbox: JSON file of the results")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="JSON file of the results (plain bench: appends its row, as chapter 9's precision rows)",
+    )
     p = sub.add_parser(
         "probe", help="train a profile's model for a few minutes: images/s, peak memory, accuracy, projected hours"
     )
@@ -499,7 +503,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.foolbox:
             _foolbox(args)
         else:
-            print(json.dumps(_bench(args), indent=2))
+            row = _bench(args)
+            print(json.dumps(row, indent=2))
+            if args.out:
+                out = Path(args.out)
+                rows = json.loads(out.read_text()) if out.exists() else []
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps([*rows, row], indent=1))
+                print(f"row appended to {out}")
     except KeyboardInterrupt as err:
         print(f"\ninterrupted: {err}", file=sys.stderr)
         return 130

@@ -7,9 +7,10 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from studylib.benchmarks import ablation
-from studylib.config import READOUTS, SNAPSHOTS, get_profile
+from studylib.config import READOUTS, SNAPSHOTS, cpu_capability, get_profile, resolve_precision
 
 
 def test_variant_changes_one_setting():
@@ -85,6 +86,10 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     assert again["lever"] == row["lever"] + ", seed 1" and again["change"]["seed"] == "1"
     assert ablation.recipe_of(again["lever"]) == ablation.recipe_of(row["lever"]) == row["lever"]
     assert again["bpd"] != row["bpd"]  # another draw of the same recipe
+    assert row["precision"] == resolve_precision("auto", torch.device("cpu"))  # bf16 only where native
+    fp32 = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, precision="fp32")
+    assert fp32["lever"] == row["lever"] + ", fp32" and fp32["change"]["bf16"] == "False"
+    assert fp32["precision"] == "fp32" and fp32["cpu"] == cpu_capability()
 
 
 def test_a_seeded_name_reads_back_as_its_recipe():

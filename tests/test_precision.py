@@ -15,6 +15,7 @@ import torch
 from studylib import config
 from studylib.book.chapter import setup
 from studylib.config import get_profile, resolve_precision
+from studylib.studies import recipe
 from studylib.training import archive, zoo
 
 CPU = torch.device("cpu")
@@ -87,3 +88,20 @@ def test_the_committed_quick_models_keep_their_keys():
     quick = get_profile("quick")
     keys = [zoo.cache_key(zoo.spec(d, "split", quick, 0)) for d in ("mnist", "cifar10")]
     assert keys == ["mnist-split-quick-59cd26ef082c", "cifar10-split-quick-c331c5a2cd98"]
+
+
+def _row(seed: int, accuracy: float, bpd: float, precision: str | None) -> dict:
+    lever = recipe.PRECISION_RECIPES[precision or "bf16"] + (f", seed {seed}" if seed else "")
+    row = {"lever": lever, "change": {"seed": str(seed)}, "steps": 10_000, "minutes": 30.0}
+    return {**row, "accuracy": accuracy, "bpd": bpd, **({"precision": precision} if precision else {})}
+
+
+@pytest.mark.parametrize("shift, verdict", [(0.0, "within the seeds' spread"), (0.5, "beyond the seeds' spread")])
+def test_the_precision_table_says_whether_fp32_moves_the_cells_beyond_the_seeds(monkeypatch, shift, verdict):
+    bf16 = [_row(s, 98.0 + 0.1 * s, 1.15 + 0.02 * s, None) for s in range(3)]  # older rows: bf16
+    fp32 = [_row(s, 98.05 + 0.1 * s, 1.16 + 0.02 * s + shift, "fp32") for s in range(2)]
+    monkeypatch.setattr(recipe, "rows", lambda dataset, objective: bf16 + fp32)
+    table = recipe.precision("mnist")
+    assert [r[0] for r in table.rows] == ["bf16", "fp32"] and [r[2] for r in table.rows] == ["0, 1, 2", "0, 1"]
+    accuracy, bits = table.note.split("; ")
+    assert "within the seeds' spread" in accuracy and verdict in bits

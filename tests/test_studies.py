@@ -253,7 +253,7 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     params = setup(dataset="cifar10", objective="reweighted", profile="smoke", device="cpu", seed=0)
     curve = [{"step": 5, "lr": 1e-3, "seconds": 30.0, "loss": 1.0, "bpd": 7.0, "acc": 0.1}]
 
-    def get_model(dataset, objective, profile, seed, device, ce_weight=None):
+    def get_model(dataset, objective, profile, seed, device, ce_weight=None, precision="auto"):
         if profile.gan_weight > 0:
             raise TrainingDiverged("non-finite loss", step=7, history=curve)
         return objective
@@ -277,7 +277,7 @@ def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_
     params = setup(dataset="cifar10", objective="reweighted", profile="smoke", device="cpu", seed=0)
     asked = []
 
-    def get_model(dataset, objective, profile, seed, device, ce_weight=None):
+    def get_model(dataset, objective, profile, seed, device, ce_weight=None, precision="auto"):
         asked.append((profile.model_kind, ce_weight, seed))
         if profile.gan_weight > 0:
             raise TrainingDiverged("non-finite loss", step=11, history=[])

@@ -241,6 +241,12 @@ def seeded(lever: str, seed: int) -> str:
     return lever if seed == 0 else f"{lever}, seed {seed}"
 
 
+def row_precision(row: dict) -> str:
+    """The precision a row's model trained in: rows from before it was recorded trained in
+    bf16 (every profile that rows were measured for had bf16 on, and it was forced then)."""
+    return row.get("precision", "bf16")
+
+
 def recipe_of(lever: str) -> str:
     """A row's recipe: its name without the seed `seeded` appended."""
     return re.sub(r", seed \d+$", "", lever)

@@ -4,12 +4,15 @@ committed under book/results/ablation/), read back and checked against our goals
 
 from __future__ import annotations
 
+import json
 import statistics
 
 from studylib.benchmarks import ablation
-from studylib.benchmarks.ablation import recipe_of
-from studylib.book.tables import Table
+from studylib.benchmarks.ablation import STRONGER, recipe_of, row_precision
+from studylib.book import ledger
+from studylib.book.tables import Table, estimate
 from studylib.config import get_profile
+from studylib.measure.uncertainty import seed_difference, t_interval
 
 # Our goals for a `quick` model on the whole test set: (accuracy %, bits/dim at most).
 GOALS = {"mnist": (98.5, 1.20), "cifar10": (55.0, 4.00)}
@@ -97,3 +100,84 @@ def against_goals(dataset: str = "mnist", objective: str = "split") -> Table:
         verdict = "meets the goal" if gap <= 0 else f"{gap:.2f} points short"
         note = f"best of them: {best!r}, {mean_acc:.2f} % at {mean_bpd:.3f}: {verdict}"
     return Table(columns, table, caption=caption, note=note)
+
+
+# The `quick` recipe's rows, as bf16 (where native) trains it and with bf16 off.
+QUICK_RECIPE = f"{STRONGER}, lowpass readout"
+PRECISION_RECIPES = {"bf16": QUICK_RECIPE, "fp32": f"{QUICK_RECIPE}, fp32"}
+
+
+def precision_draws(dataset: str = "mnist", objective: str = "split") -> dict[str, list[dict]]:
+    """The `quick` recipe's full-budget rows by the precision their models trained in."""
+    found = full_budget(rows(dataset, objective), dataset)
+    return {
+        name: [r for r in found if recipe_of(r["lever"]) == lever and row_precision(r) == name]
+        for name, lever in PRECISION_RECIPES.items()
+    }
+
+
+def _spread(values: list[float], digits: int) -> str:
+    """A mean with its t interval over seeds, or the one value."""
+    return estimate(*t_interval(values), digits) if len(values) > 1 else f"{values[0]:.{digits}f}"
+
+
+def precision(dataset: str = "mnist", objective: str = "split") -> Table:
+    """The `quick` recipe trained in bf16 and in fp32, seed by seed, and fp32 minus bf16 with
+    its t interval over seeds: does the precision move Table 1's cells beyond the seeds' spread?"""
+    draws = precision_draws(dataset, objective)
+    columns = ("precision", "CPU", "seeds", "acc % / bits/dim per seed", "accuracy %", "bits/dim", "min per model")
+    table = [
+        (
+            name,
+            ", ".join(sorted({r.get("cpu", "not recorded") for r in found})),
+            ", ".join(str(_seed(r)) for r in found),
+            ", ".join(f"{r['accuracy']:.2f} / {r['bpd']:.3f}" for r in found),
+            _spread([r["accuracy"] for r in found], 2),
+            _spread([r["bpd"] for r in found], 3),
+            round(statistics.fmean(r["minutes"] for r in found)),
+        )
+        for name, found in draws.items()
+        if found
+    ]
+    caption = f"{dataset}, the `quick` {objective} model on the whole test set; intervals: 95 % t over seeds"
+    fp32, bf16 = draws["fp32"], draws["bf16"]
+    if not fp32 or not bf16 or len(fp32) + len(bf16) < 3:
+        return Table(columns, table, caption=caption, note="too few seeds for a difference: train more with fp32")
+    notes = []
+    for metric, label, digits in (("accuracy", "accuracy", 2), ("bpd", "bits/dim", 3)):
+        diff, low, high, method = seed_difference([r[metric] for r in fp32], [r[metric] for r in bf16])
+        within = "within the seeds' spread" if low <= 0 <= high else "beyond the seeds' spread"
+        notes.append(f"fp32 − bf16 {label}: {estimate(diff, low, high, digits)} ({method}): {within}")
+    return Table(columns, table, caption=caption, note="; ".join(notes))
+
+
+def _seed(row: dict) -> int:
+    return int(row["change"].get("seed", 0))
+
+
+def precision_speed(profile: str = "quick") -> Table:
+    """Training and evaluation images/s of the `quick` model in fp32 and bf16 on each kind
+    of CPU measured (`studylib bench --out`, rows under book/results/bench/), with bf16's
+    ratio to fp32 on the same CPU in the same sitting."""
+    path = ledger.results_dir() / "bench" / f"precision__{profile}.json"
+    committed = ledger.COMMITTED / "bench" / path.name
+    found = next((p for p in (path, committed) if p.exists()), None)
+    columns = ("CPU", "model", "precision", "train img/s", "eval img/s", "train ÷ fp32's")
+    if found is None:
+        return Table(columns, note=f"no precision rows yet: `studylib bench --out {committed}`")
+    measured = json.loads(found.read_text())
+    fp32 = {(r["cpu"], r["config"]): r["train_images_per_s"] for r in measured if r["precision"] == "fp32"}
+    table = [
+        (
+            r["cpu"],
+            r["config"],
+            r["precision"],
+            round(r["train_images_per_s"]),
+            round(r["eval_images_per_s"]),
+            round(r["train_images_per_s"] / fp32[r["cpu"], r["config"]], 2)
+            if (r["cpu"], r["config"]) in fp32
+            else None,
+        )
+        for r in measured
+    ]
+    return Table(columns, table, caption="one sitting per CPU, 2 threads: compare ratios, not rates across CPUs")
