@@ -7,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from studylib.benchmarks import probe
 from studylib.book import ledger
-from studylib.config import get_profile
+from studylib.config import cpu_capability, get_profile, resolve_precision
 from studylib.training.loop import learning_rate
 
 
@@ -30,6 +31,7 @@ def test_a_budget_longer_than_the_run_trains_it_all(home):
     row = probe.probe("mnist", "base", "smoke", minutes=60, device="cpu", test_subset=64, progress=False)
     assert row["steps"] == row["total_steps"] == 40
     assert row["steady_images_per_s"] > 0 and row["train_seconds"] < 60 * 60  # within its budget
+    assert row["precision"] == resolve_precision("auto", torch.device("cpu")) and row["cpu"] == cpu_capability()
 
 
 def test_table_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkeypatch):
@@ -47,9 +49,11 @@ def test_table_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkey
     table = probe.table("paper", "cuda").markdown().splitlines()
     assert len(table) == 3
     assert table[2] == (
-        "| mnist split, L4K12H128, batch 64 | a GPU | 2.5 | 775 of 140,550 (0.83) | 329 | 1.26 GiB | 73.3 % "
+        "| mnist split, L4K12H128, batch 64 | a GPU, fp32 | 2.5 | 775 of 140,550 (0.83) | 329 | 1.26 GiB | 73.3 % "
         "| 2.562 | 7.6 h |"
-    )
+    )  # a row from before the precision was recorded: `paper` trains in fp32
+    path.write_text(json.dumps([{**row, "precision": "bf16"}]))
+    assert "| a GPU, bf16 |" in probe.table("paper", "cuda").markdown()
 
 
 def test_the_gpu_check_script_parses_and_runs_the_probe_at_paper_scale():

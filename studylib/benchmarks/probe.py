@@ -141,7 +141,7 @@ def table(profile: str = "paper", device: str = "cuda") -> Table:
     rows = [
         (
             f"{r['dataset']} {r['objective']}, {r['arch']}, batch {r['batch_size']}",
-            r["device_name"],
+            f"{r['device_name']}, {r.get('precision', 'fp32')}",  # rows before it was recorded: `paper`, fp32
             f"{r['train_seconds'] / 60:.1f}",
             f"{r['steps']:,} of {r['total_steps']:,} ({r['epochs']:.2f})",
             f"{r['steady_images_per_s']:.0f}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from studylib.benchmarks import ablation
+from studylib.benchmarks import ablation, bench
 from studylib.benchmarks.ablation import STRONGER, recipe_of, row_precision
 from studylib.book import ledger
 from studylib.book.tables import Table, estimate
@@ -155,17 +155,39 @@ def _seed(row: dict) -> int:
     return int(row["change"].get("seed", 0))
 
 
+def _peers_rows(profile: str) -> list[dict]:
+    """Our model's fp32 and bf16 rows of chapter 2's peers run (`bench.peers_path`), in the
+    rows' shape of `studylib bench`: measured before rows recorded their CPU, in NCHW."""
+    path = bench.peers_path(profile)
+    if not path.exists():
+        return []
+    ours = [r for r in json.loads(path.read_text())["rows"] if r["model"] == "studylib"]
+    batch = get_profile(profile).batch_size
+    return [
+        {
+            "config": f"{r['dataset']} {r['config'].split(',')[0]} batch {batch}, NCHW",
+            "precision": precision,
+            "cpu": "not recorded (chapter 2's peers run)",
+            "train_images_per_s": r[f"train_{precision}"],
+            "eval_images_per_s": r[f"eval_{precision}"],
+        }
+        for r in ours
+        for precision in ("fp32", "bf16")
+        if r[f"train_{precision}"] is not None
+    ]
+
+
 def precision_speed(profile: str = "quick") -> Table:
     """Training and evaluation images/s of the `quick` model in fp32 and bf16 on each kind
-    of CPU measured (`studylib bench --out`, rows under book/results/bench/), with bf16's
-    ratio to fp32 on the same CPU in the same sitting."""
+    of CPU measured (`studylib bench --out`, rows under book/results/bench/; and chapter 2's
+    peers run), with bf16's ratio to fp32 on the same CPU in the same sitting."""
     path = ledger.results_dir() / "bench" / f"precision__{profile}.json"
     committed = ledger.COMMITTED / "bench" / path.name
     found = next((p for p in (path, committed) if p.exists()), None)
+    measured = (json.loads(found.read_text()) if found else []) + _peers_rows(profile)
     columns = ("CPU", "model", "precision", "train img/s", "eval img/s", "train ÷ fp32's")
-    if found is None:
+    if not measured:
         return Table(columns, note=f"no precision rows yet: `studylib bench --out {committed}`")
-    measured = json.loads(found.read_text())
     fp32 = {(r["cpu"], r["config"]): r["train_images_per_s"] for r in measured if r["precision"] == "fp32"}
     table = [
         (
