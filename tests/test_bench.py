@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from studylib.benchmarks import bench, reference_attacks
-from studylib.config import Arch
+from studylib.config import Arch, cpu_capability
 from studylib.measure import evaluate
 
 pytest.importorskip("normflows")
@@ -89,6 +89,7 @@ def test_bench_peers_command_reports_and_records(tmp_path):
     for r in recorded["rows"]:  # the best setting is one of those measured, and at least as fast
         assert r["train_best"] >= max(r["train_fp32"], r["train_bf16"] or 0)
         assert re.fullmatch(r"(fp32|bf16), (NCHW|channels_last)", r["best_setting"])
+        assert r["cpu"] == cpu_capability()
 
 
 def test_compiled_settings_are_measured_for_every_library_and_can_be_the_best(monkeypatch):

@@ -21,7 +21,7 @@ from torch import nn
 
 from studylib.book import ledger
 from studylib.book.tables import Table
-from studylib.config import Arch
+from studylib.config import Arch, cpu_capability
 from studylib.models.flows.reshape import ChannelPad
 from studylib.models.priors import ClassGaussianPrior
 from studylib.training.zoo import build_model
@@ -297,6 +297,7 @@ def peers(
                     "eval_bf16": round(half["eval"], 1) if half else None,
                     "train_best": round(best[0], 1),
                     "best_setting": best[1],
+                    "cpu": cpu_capability(),  # where bf16 is emulated, its rates are ~10x below fp32's
                 }
             )
             for p in PRECISIONS:  # the compiled settings it ran in, when measured
