@@ -7,8 +7,10 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
 
 import numpy as np
 import torch
@@ -26,6 +28,9 @@ CLASSES = {
     **{f"bg-mnist-{blur}": DIGITS for blur in (0, 1, 5)},
 }
 BG_SEED = 20200426  # BG-MNIST is one fixed dataset: its backgrounds do not depend on the study's seed
+# BG-MNIST's composites are built once (the blurred training set takes 20 s on 2 cores) and
+# kept under $STUDYLIB_HOME/data; bump this when `bg_mnist` changes, so that they are rebuilt.
+BG_VERSION = 1
 HOW_TO_SET = (
     "set STUDYLIB_DATA to a folder holding torchvision's MNIST/raw/ files and cifar10.npz "
     "(e.g. export STUDYLIB_DATA=../shared/data), or unset it to let torchvision download"
@@ -104,10 +109,19 @@ def _raw(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         return _mnist(train)
     if dataset == "cifar10":
         return _cifar10(train)
+    stored = paths.home() / "data" / f"{dataset}-{split}-v{BG_VERSION}.pt"
+    with contextlib.suppress(Exception):  # missing or unreadable: built again below
+        kept = torch.load(stored, weights_only=True)
+        return kept["images"], kept["labels"]
     digits, labels = _raw("mnist", split)
     backgrounds, _ = _raw("cifar10", split)
     gen = torch.Generator().manual_seed(BG_SEED + int(train))
-    return bg_mnist(digits, backgrounds, float(dataset.rsplit("-", 1)[1]), gen), labels
+    images = bg_mnist(digits, backgrounds, float(dataset.rsplit("-", 1)[1]), gen)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    partial = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
+    torch.save({"images": images, "labels": labels}, partial)
+    os.replace(partial, stored)  # whole or not at all, whoever writes last
+    return images, labels
 
 
 class ImageDataset(Dataset):

@@ -4,6 +4,7 @@ fixed wall-clock budget, and a sweep resumes where it stopped."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import pytest
@@ -64,31 +65,34 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     assert row["steps"] == ablation.stronger(smoke, "mnist").steps_for("mnist") == 67
     assert row["minutes"] > 0 and row["images_per_s"] > 0 and row["n_test"] == 100
     assert row["lever"].startswith("stronger")
-    weighted = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, ce_weight=0.3)
+    assert row["precision"] == resolve_precision("auto", torch.device("cpu"))  # bf16 only where native
+    # Each variant below against the same recipe at the same few steps (seconds, not minutes).
+    short = functools.partial(ablation.run_stronger, "mnist", "split", "smoke", test_subset=100, steps=10)
+    base = short()
+    assert base["steps"] == 10 and base["lever"] == row["lever"] + ", 10 steps"
+    assert base["change"]["train_steps"] == "10"
+    weighted = short(ce_weight=0.3)
     assert weighted["lever"].endswith("w = 0.3") and weighted["change"]["ce_weight"] == "0.3"
-    assert weighted["bpd"] != row["bpd"]  # another model: the cache entry of w = 0.3
+    assert weighted["bpd"] != base["bpd"]  # another model: the cache entry of w = 0.3
     with pytest.raises(ValueError, match="non-negative"):
         ablation.run_stronger("mnist", "split", "smoke", ce_weight=-1)
-    wide = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, hidden=(16, 32))
+    wide = short(hidden=(16, 32))
     assert wide["arch"] == "L2K2H16-32" and wide["lever"].endswith("widths 16-32")
-    longer = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, steps=80)
-    assert longer["steps"] == 80 and longer["lever"].endswith("80 steps") and longer["change"]["train_steps"] == "80"
     with pytest.raises(ValueError, match="steps must be a positive number"):
         ablation.run_stronger("mnist", "split", "smoke", steps=0)
     other = next(r for r in READOUTS if r != smoke.split_readout)
-    moved = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, readout=other)
+    moved = short(readout=other)
     assert moved["lever"].endswith(f"{other} readout") and moved["change"]["split_readout"] == other
-    assert moved["bpd"] != row["bpd"]  # another model: its logits are read elsewhere
-    cosine = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, schedule="cosine")
+    assert moved["bpd"] != base["bpd"]  # another model: its logits are read elsewhere
+    cosine = short(schedule="cosine")
     assert cosine["lever"].endswith("cosine schedule") and cosine["change"]["lr_schedule"] == "cosine"
-    assert cosine["bpd"] != row["bpd"]  # another model: its learning rate decays smoothly
-    again = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, seed=1)
-    assert again["lever"] == row["lever"] + ", seed 1" and again["change"]["seed"] == "1"
-    assert ablation.recipe_of(again["lever"]) == ablation.recipe_of(row["lever"]) == row["lever"]
-    assert again["bpd"] != row["bpd"]  # another draw of the same recipe
-    assert row["precision"] == resolve_precision("auto", torch.device("cpu"))  # bf16 only where native
-    fp32 = ablation.run_stronger("mnist", "split", "smoke", test_subset=100, precision="fp32")
-    assert fp32["lever"] == row["lever"] + ", fp32" and fp32["change"]["bf16"] == "False"
+    assert cosine["bpd"] != base["bpd"]  # another model: its learning rate decays smoothly
+    again = short(seed=1)
+    assert again["lever"] == base["lever"] + ", seed 1" and again["change"]["seed"] == "1"
+    assert ablation.recipe_of(again["lever"]) == ablation.recipe_of(base["lever"]) == base["lever"]
+    assert again["bpd"] != base["bpd"]  # another draw of the same recipe
+    fp32 = short(precision="fp32")
+    assert fp32["lever"] == base["lever"] + ", fp32" and fp32["change"]["bf16"] == "False"
     assert fp32["precision"] == "fp32" and fp32["cpu"] == cpu_capability()
 
 

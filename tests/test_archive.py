@@ -17,7 +17,8 @@ import pytest
 import torch
 from conftest import RunsCode
 
-from studylib.config import get_profile
+from studylib.cli import main
+from studylib.config import get_profile, resolve_precision
 from studylib.training import archive, zoo
 
 TINY = dataclasses.replace(get_profile("smoke"), batch_size=16, train_steps={"mnist": 10, "cifar10": 10})
@@ -135,7 +136,7 @@ def test_a_model_file_that_would_run_code_is_refused_and_runs_nothing(exported, 
     assert not marker.exists()
 
 
-def test_the_command_line_refuses_in_one_line_and_clear_selects_and_asks(exported, tmp_path):
+def test_the_command_line_refuses_in_one_line_and_clear_selects_and_asks(exported, tmp_path, capsys):
     key, out, _ = exported
     home = zoo.models_dir().parent
     members = _members(out)
@@ -144,15 +145,18 @@ def test_the_command_line_refuses_in_one_line_and_clear_selects_and_asks(exporte
     done = _cli("import", str(bad), home=home)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "sha256 differs" in done.stderr
     assert "Traceback" not in done.stderr
-    listed = _cli("list", home=home)
-    assert key in listed.stdout and "trained here" in listed.stdout
-    assert _cli("export", "--out", str(tmp_path / "none.tar.gz"), "--datasets", "cifar10", home=home).returncode == 1
     refused = _cli("clear", home=home)  # not a terminal, no --yes
     assert refused.returncode == 1 and "add --yes" in refused.stderr and (zoo.models_dir() / key).exists()
-    kept = _cli("clear", "--datasets", "cifar10", "--yes", home=home)
-    assert "0 entries" in kept.stdout and (zoo.models_dir() / key).exists()
-    cleared = _cli("clear", "--profile", "smoke", "--yes", home=home)
-    assert cleared.returncode == 0 and "removed 1 cache entries" in cleared.stdout
+    # The rest in this process (the same command line, without a torch import per call):
+    assert main(["cache", "list"]) == 0
+    listed = capsys.readouterr().out
+    trained = f"trained ({resolve_precision('auto', torch.device('cpu'))} on cpu)"  # bf16 where native
+    assert key in listed and "trained here" in listed and trained in listed
+    assert main(["cache", "export", "--out", str(tmp_path / "none.tar.gz"), "--datasets", "cifar10"]) == 1
+    assert main(["cache", "clear", "--datasets", "cifar10", "--yes"]) == 0
+    assert "0 entries" in capsys.readouterr().out and (zoo.models_dir() / key).exists()
+    assert main(["cache", "clear", "--profile", "smoke", "--yes"]) == 0
+    assert "removed 1 cache entries" in capsys.readouterr().out
     assert not (zoo.models_dir() / key).exists()
 
 

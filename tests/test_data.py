@@ -99,7 +99,8 @@ def test_bg_mnist_composite_blur_and_determinism():
     assert blurred[:, :, :5].float().std() < sharp[:, :, :5].float().std()
 
 
-def test_bg_mnist_datasets_keep_mnist_labels_and_are_fixed():
+def test_bg_mnist_datasets_keep_mnist_labels_and_are_fixed(home):
+    data._raw.cache_clear()  # built here, into this test's $STUDYLIB_HOME
     mnist = data.load("mnist", "test")
     for blur in (0, 5):
         bg = data.load(f"bg-mnist-{blur}", "test")
@@ -109,5 +110,12 @@ def test_bg_mnist_datasets_keep_mnist_labels_and_are_fixed():
         assert bg.images[~digit].float().std() > 20  # a textured background, not black
         assert not bg.flip
     first = data.load("bg-mnist-0", "test").images
+    stored = home / "data" / f"bg-mnist-0-test-v{data.BG_VERSION}.pt"
+    assert stored.exists()  # built once, then read from $STUDYLIB_HOME
     data._raw.cache_clear()
-    assert torch.equal(first, data.load("bg-mnist-0", "test").images)  # regenerated identically
+    assert torch.equal(first, data.load("bg-mnist-0", "test").images)
+    stored.write_bytes(b"truncated")  # an unreadable file is built again, identically
+    data._raw.cache_clear()
+    assert torch.equal(first, data.load("bg-mnist-0", "test").images)
+    assert torch.equal(torch.load(stored, weights_only=True)["images"], first)
+    data._raw.cache_clear()

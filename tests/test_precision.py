@@ -103,5 +103,8 @@ def test_the_precision_table_says_whether_fp32_moves_the_cells_beyond_the_seeds(
     monkeypatch.setattr(recipe, "rows", lambda dataset, objective: bf16 + fp32)
     table = recipe.precision("mnist")
     assert [r[0] for r in table.rows] == ["bf16", "fp32"] and [r[2] for r in table.rows] == ["0, 1, 2", "0, 1"]
-    accuracy, bits = table.note.split("; ")
+    accuracy, bits, paired = table.note.split("; ")
     assert "within the seeds' spread" in accuracy and verdict in bits
+    assert paired.endswith(
+        f"seed 0 +0.05 points, {0.01 + shift:+.3f} bits/dim, seed 1 +0.05 points, {0.01 + shift:+.3f} bits/dim"
+    )

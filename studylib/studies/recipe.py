@@ -148,6 +148,15 @@ def precision(dataset: str = "mnist", objective: str = "split") -> Table:
         diff, low, high, method = seed_difference([r[metric] for r in fp32], [r[metric] for r in bf16])
         within = "within the seeds' spread" if low <= 0 <= high else "beyond the seeds' spread"
         notes.append(f"fp32 − bf16 {label}: {estimate(diff, low, high, digits)} ({method}): {within}")
+    paired = {_seed(r): r for r in bf16}
+    same = [
+        f"seed {_seed(r)} {r['accuracy'] - paired[_seed(r)]['accuracy']:+.2f} points, "
+        f"{r['bpd'] - paired[_seed(r)]['bpd']:+.3f} bits/dim"
+        for r in fp32
+        if _seed(r) in paired
+    ]
+    if same:
+        notes.append("the same seed in both precisions, fp32 − bf16: " + ", ".join(same))
     return Table(columns, table, caption=caption, note="; ".join(notes))
 
 
