@@ -26,7 +26,7 @@ test: $(BIN)/python
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	STUDYLIB_REQUIRE_BROWSER=1 $(BIN)/pytest
+	STUDYLIB_REQUIRE_BROWSER=1 $(BIN)/pytest -n 2 --dist loadfile  # two workers, a test file each at a time
 	$(BIN)/studylib book run --profile smoke --out build/book/smoke
 	STUDYLIB_PROFILE=smoke STUDYLIB_RESULTS=$(CURDIR)/build/nbval-results $(BIN)/pytest --nbval-lax \
 		$(or $(NBVAL_CHECKED),$(error no committed notebook has an NBVAL_CHECK_OUTPUT cell))

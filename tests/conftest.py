@@ -12,7 +12,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "STUDYLIB_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["STUDYLIB_DATA"] = str(SHARED_DATA)
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Two cores: one test at a time on both, or (under `pytest -n 2`, as `make test` runs) one
+# per worker, each on one, so that the workers do not fight over the cores.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 
 @pytest.fixture
