@@ -67,13 +67,16 @@ def browser():
     driver.quit()
 
 
-def _expected(md: Path) -> tuple[int, bool]:
-    """Number of image outputs in the committed notebook, and whether its text has math."""
+def _expected(md: Path) -> tuple[int, bool, int]:
+    """Number of image outputs in the committed notebook, whether its text has math, and the
+    number of its outputs that are Markdown tables (the study's computed tables)."""
     nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
-    images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {}))
+    outputs = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    images = sum(1 for data in outputs if "image/png" in data)
+    tables = sum(1 for data in outputs if "\n|---" in data.get("text/markdown", ""))
     text = "".join(re.sub(r"`[^`]*`", "", c.source) for c in nb.cells if c.cell_type == "markdown")
     math = "$" in text
-    return images, math
+    return images, math, tables
 
 
 @pytest.mark.parametrize("md", runner.chapters(), ids=lambda p: p.stem)
@@ -101,7 +104,9 @@ def test_chapter_page_renders(site, browser, md):
         "if (window.MathJax && MathJax.startup) { MathJax.startup.promise.then(() => done(true)); }"
         "else { done(false); }"
     )
-    images, has_math = _expected(md)
+    images, has_math, tables = _expected(md)
+    shown = browser.execute_script("return document.querySelectorAll('main .cell_output table').length;")
+    assert shown >= tables, f"{shown} tables on the page, {tables} computed in the notebook (shown as text?)"
     sizes = browser.execute_script(
         "return Array.from(document.querySelectorAll('main img')).map(i => [i.naturalWidth, i.naturalHeight]);"
     )

@@ -243,6 +243,13 @@ def sync(profile: str = "quick", names: list[str] | None = None, out: Path | Non
             shutil.copy2(f, root / "book" / "results" / f.name)
 
 
+# The computed tables fit the text column: columns share its width and long cells wrap.
+TABLE_CSS = """
+.cell_output table { table-layout: fixed; width: 100%; font-size: 0.8em; }
+.cell_output table th, .cell_output table td { overflow-wrap: anywhere; padding: 0.25em 0.4em; }
+"""
+
+
 def html(out: Path | None = None, notebooks: Path | None = None, root: Path = ROOT) -> Path:
     """Render executed notebooks (default: the committed book/*.ipynb; or a run's folder) to
     offline HTML with Sphinx + myst-nb + sphinx-book-theme, nothing executed, MathJax served
@@ -259,6 +266,8 @@ def html(out: Path | None = None, notebooks: Path | None = None, root: Path = RO
     for md in chapters(root):
         shutil.copy2(notebooks / f"{md.stem}.ipynb", src / f"{md.stem}.ipynb")
         names.append(md.stem)
+    (src / "_static").mkdir()
+    (src / "_static" / "studylib.css").write_text(TABLE_CSS)
     toctree = "\n".join(names)
     (src / "index.md").write_text(
         f"# {project['title']}\n\n{project.get('subtitle', '')}\n\n```{{toctree}}\n:maxdepth: 1\n\n{toctree}\n```\n"
@@ -275,6 +284,9 @@ def html(out: Path | None = None, notebooks: Path | None = None, root: Path = RO
             "extensions": ["myst_nb", "sphinx-mathjax-offline"],
             "html_theme": "sphinx_book_theme",
             "nb_execution_mode": "off",
+            "nb_render_markdown_format": "myst",  # outputs' Markdown tables as tables (commonmark has none)
+            "html_static_path": ["_static"],
+            "html_css_files": ["studylib.css"],
             "myst_enable_extensions": ["dollarmath", "amsmath"],
             "html_title": project["title"],
             "exclude_patterns": ["**.ipynb_checkpoints"],
