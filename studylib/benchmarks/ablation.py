@@ -78,10 +78,7 @@ def results_path(dataset: str, objective: str, profile: str) -> Path:
 def recorded(dataset: str, objective: str = "split", profile: str = "quick") -> list[dict]:
     """The ablation rows of the results folder, else the committed ones (a run into an empty
     results folder still reads what was measured); empty when none were measured."""
-    path = results_path(dataset, objective, profile)
-    committed = ledger.COMMITTED / path.relative_to(ledger.results_dir())
-    found = next((p for p in (path, committed) if p.exists()), None)
-    return json.loads(found.read_text()) if found else []
+    return ledger.read_recorded(str(results_path(dataset, objective, profile).relative_to(ledger.results_dir())))
 
 
 def profile_model_row(dataset: str, objective: str, profile: str, seed: int) -> dict | None:

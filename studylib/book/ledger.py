@@ -40,6 +40,13 @@ def results_dir(profile: str | None = None) -> Path:
     return COMMITTED if profile in (None, "quick") else COMMITTED.parents[1] / "build" / "results" / profile
 
 
+def read_recorded(relative: str) -> list:
+    """The JSON rows at `relative` in the results folder, else the committed ones (a run into
+    an empty results folder still reads what was measured); empty when none were recorded."""
+    found = next((p for p in (results_dir() / relative, COMMITTED / relative) if p.exists()), None)
+    return json.loads(found.read_text()) if found else []
+
+
 # Verdicts, decided by `verdict` from a claim's interval; the overview states the rule.
 QUANTITATIVE_VERDICTS = ("matches", "differs")
 DIRECTIONAL_VERDICTS = ("holds", "fails", "inconclusive")

@@ -190,13 +190,11 @@ def precision_speed(profile: str = "quick") -> Table:
     """Training and evaluation images/s of the `quick` model in fp32 and bf16 on each kind
     of CPU measured (`studylib bench --out`, rows under book/results/bench/; and chapter 2's
     peers run), with bf16's ratio to fp32 on the same CPU in the same sitting."""
-    path = ledger.results_dir() / "bench" / f"precision__{profile}.json"
-    committed = ledger.COMMITTED / "bench" / path.name
-    found = next((p for p in (path, committed) if p.exists()), None)
-    measured = (json.loads(found.read_text()) if found else []) + _peers_rows(profile)
+    relative = f"bench/precision__{profile}.json"
+    measured = ledger.read_recorded(relative) + _peers_rows(profile)
     columns = ("CPU", "model", "precision", "train img/s", "eval img/s", "train ÷ fp32's")
     if not measured:
-        return Table(columns, note=f"no precision rows yet: `studylib bench --out {committed}`")
+        return Table(columns, note=f"no precision rows yet: `studylib bench --out {ledger.COMMITTED / relative}`")
     fp32 = {(r["cpu"], r["config"]): r["train_images_per_s"] for r in measured if r["precision"] == "fp32"}
     table = [
         (
