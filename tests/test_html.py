@@ -1,5 +1,5 @@
 """The offline HTML book, opened in headless Chromium: every chapter page loads with its
-title, its figures (non-zero size), its math rendered, and no error output."""
+title, its figures (non-zero size), its math rendered, no error output, and the values its prose pastes from the run."""
 
 from __future__ import annotations
 
@@ -79,6 +79,20 @@ def _expected(md: Path) -> tuple[int, bool, int]:
     return images, math, tables
 
 
+def _glued(md: Path) -> list[str]:
+    """The values the chapter's prose pastes ({glue:text}`name`), read from the committed notebook."""
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    values = {
+        o.metadata["scrapbook"]["name"]: next(v for k, v in o.data.items() if k.endswith("text/plain"))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "scrapbook" in o.get("metadata", {})
+    }
+    text = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return [values[name] for name in re.findall(r"\{glue:text\}`([^`:]+)", text)]
+
+
 @pytest.mark.parametrize("md", runner.chapters(), ids=lambda p: p.stem)
 def test_chapter_outputs_fit_the_page(site, browser, md):
     browser.get(f"{site}/{md.stem}.html")
@@ -135,6 +149,10 @@ def test_chapter_page_renders(site, browser, md):
         ".filter(i => i.getBoundingClientRect().width > width + 1).map(i => i.getBoundingClientRect().width)];"
     )
     assert not wide, f"figures wider than the text column ({column} px): {wide}"
+    pasted = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main .pasted-text')).map(e => e.textContent);"
+    )
+    assert sorted(pasted) == sorted(_glued(md)), "the page does not show the values the run glued"
     errors = browser.find_elements("css selector", ".output.traceback, .output.error, .output.stderr .ansi-red-fg")
     assert not errors, [e.text[:200] for e in errors]
     ARTIFACTS.mkdir(exist_ok=True)

@@ -243,10 +243,12 @@ def sync(profile: str = "quick", names: list[str] | None = None, out: Path | Non
             shutil.copy2(f, root / "book" / "results" / f.name)
 
 
-# The computed tables fit the text column: columns share its width and long cells wrap.
-TABLE_CSS = """
+# The computed tables fit the text column (columns share its width, long cells wrap), and so
+# does the package code a chapter includes (long lines wrap).
+BOOK_CSS = """
 .cell_output table { table-layout: fixed; width: 100%; font-size: 0.8em; }
 .cell_output table th, .cell_output table td { overflow-wrap: anywhere; padding: 0.25em 0.4em; }
+.highlight-python pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.8em; }
 """
 
 
@@ -257,9 +259,11 @@ def html(out: Path | None = None, notebooks: Path | None = None, root: Path = RO
     from sphinx.application import Sphinx
 
     out = Path(out or root / "build" / "html").resolve()
-    src = out.parent / "html-src"
-    shutil.rmtree(src, ignore_errors=True)
+    tree = out.parent / "html-src"  # the repository's layout, so `../studylib/...` includes resolve
+    shutil.rmtree(tree, ignore_errors=True)
+    src = tree / "book"
     src.mkdir(parents=True)
+    shutil.copytree(root / "studylib", tree / "studylib", ignore=shutil.ignore_patterns("__pycache__"))
     project = yaml.safe_load((root / "myst.yml").read_text())["project"]
     notebooks = Path(notebooks or root / "book")
     names = []
@@ -267,7 +271,7 @@ def html(out: Path | None = None, notebooks: Path | None = None, root: Path = RO
         shutil.copy2(notebooks / f"{md.stem}.ipynb", src / f"{md.stem}.ipynb")
         names.append(md.stem)
     (src / "_static").mkdir()
-    (src / "_static" / "studylib.css").write_text(TABLE_CSS)
+    (src / "_static" / "studylib.css").write_text(BOOK_CSS)
     toctree = "\n".join(names)
     (src / "index.md").write_text(
         f"# {project['title']}\n\n{project.get('subtitle', '')}\n\n```{{toctree}}\n:maxdepth: 1\n\n{toctree}\n```\n"
