@@ -80,10 +80,15 @@ def _expected(md: Path) -> tuple[int, bool, int]:
 
 
 def _glued(md: Path) -> list[str]:
-    """The values the chapter's prose pastes ({glue:text}`name`), read from the committed notebook."""
+    """The values the chapter's prose pastes ({glue:text}`name`), read from the committed
+    notebook as myst-nb reads them."""
+    from myst_nb.core.variables import format_plain_text
+
     nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
     values = {
-        o.metadata["scrapbook"]["name"]: next(v for k, v in o.data.items() if k.endswith("text/plain"))
+        o.metadata["scrapbook"]["name"]: format_plain_text(
+            next(v for k, v in o.data.items() if k.endswith("text/plain")), ""
+        )
         for c in nb.cells
         if c.cell_type == "code"
         for o in c.outputs

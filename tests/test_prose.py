@@ -31,7 +31,7 @@ CONSTANTS = {
 # is next re-run at `quick` (its models are in the cache). The test asks for the exact
 # count, so gluing a number means lowering it here; a chapter at 0 is done.
 HAND_TYPED = {
-    "00_overview": 19,
+    "00_overview": 0,
     "01_theory": 0,
     "02_training": 204,
     "03_likelihood": 18,

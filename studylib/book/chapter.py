@@ -66,12 +66,11 @@ def check_seeds(seeds: object) -> int:
 def glue(**values: object) -> None:
     """Store each value under its name in the notebook's outputs, for the prose's
     {glue:text}`name` (myst-nb): a number in the text then comes from the run that shows it.
-    Strings are glued as they read; anything else as `str(value)`."""
-    from IPython.display import Pretty
+    Each is glued as the string `str(value)`, which the role pastes exactly as it reads."""
     from myst_nb import glue as store
 
     for name, value in values.items():
-        store(name, Pretty(value if isinstance(value, str) else str(value)), display=False)
+        store(name, str(value), display=False)
 
 
 class NotAnswered(AssertionError):
