@@ -7,6 +7,7 @@ import torch
 
 from studylib.attacks import Detector, augmented_scores, boundary_attack, cw_l2
 from studylib.attacks.cw import margin
+from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
 from studylib.book import ledger
 
 OFFSET = -1000.0  # flow scores are large negative numbers; the attacks must not care
@@ -246,3 +247,28 @@ def test_cw_step_scales_with_the_budget():
 
     assert cw_lr(1.5) == pytest.approx(0.01)
     assert cw_lr(33 / 255) < 0.001
+
+
+class _AsFlow(torch.nn.Module):
+    """A test classifier with a flow's interface: log_prob(x) gives the class scores."""
+
+    def __init__(self, model: Linear):
+        super().__init__()
+        self.model = model
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0]
+
+
+@pytest.mark.parametrize("attack", MINIMAL_L2)
+def test_foolbox_minimal_l2_attacks_land_near_the_exact_distance(attack):
+    # Chapter 4's quick budget: 200 steps; FMN's step 0.3 x CW's (0.01 at eps = 1.5).
+    model, x, y = _flow_scaled()
+    exact = model.distance_to_boundary(x, y)
+    result = minimal_l2(_AsFlow(model), x, y, attack, steps=200, step_size=0.003)
+    assert result.success.all() and (model(result.adversarial)[0].argmax(1) != y).all()
+    ratio = result.l2 / exact
+    assert (ratio >= 1 - 1e-4).all()
+    assert ratio.median() <= 1.1, ratio  # measured: DDN 1.001, FMN 1.04
+    with pytest.raises(ValueError, match="unknown attack"):
+        minimal_l2(_AsFlow(model), x, y, "PGD", steps=1, step_size=0.1)

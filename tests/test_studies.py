@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
+from studylib.attacks import grid
 from studylib.benchmarks import ablation
 from studylib.book import ledger
 from studylib.book.chapter import setup
@@ -122,17 +123,54 @@ def _not_again(*args, **kwargs):
 
 def test_attack_outcomes_are_memoised_per_model_images_and_budget(home, monkeypatch):
     params = setup("mnist", profile="smoke")
-    first = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10))
+    first = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10, 3))
     assert len(list((home / "results").glob("attack-*.pt"))) == len(attacks.ATTACKS)
-    for name in ("cw_l2", "boundary_attack"):
+    for name in ("cw_l2", "boundary_attack", "minimal_l2"):
         monkeypatch.setattr(attacks, name, _not_again)
-    again = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10))
+    again = attacks.run(params, ["split"], 2, attacks.Budgets(3, 1, 10, 3))
     assert again.table().rows == first.table().rows
     for attack, out in first.outcomes["split"].items():
         twin = again.outcomes["split"][attack]
         assert torch.equal(out.result.adversarial, twin.result.adversarial) and torch.equal(out.nll, twin.nll)
     with pytest.raises(AssertionError, match="attacked again"):  # another budget is another key
-        attacks.run(params, ["split"], 2, attacks.Budgets(4, 1, 10))
+        attacks.run(params, ["split"], 2, attacks.Budgets(4, 1, 10, 3))
+
+
+def _outcome(l2: list[float], undetected: list[bool], fooled: list[float]) -> attacks.Outcome:
+    l2_t = torch.tensor(l2)
+    adversarial = l2_t.view(-1, 1, 1, 1).expand(-1, 1, 2, 2).clone()  # each example names its distance
+    result = attacks.AttackResult(adversarial, torch.isfinite(l2_t), l2_t, torch.ones(len(l2)), torch.tensor(fooled))
+    return attacks.Outcome(result, l2_t.clone(), torch.tensor(undetected))
+
+
+def test_the_best_attack_takes_each_images_closest_undetected_success():
+    inf = float("inf")
+    a = _outcome([0.5, inf, 0.2], [True, False, False], [0.5, 0.9, 0.2])
+    b = _outcome([0.7, 0.3, 0.4], [True, True, True], [0.7, 0.3, 0.4])
+    best = attacks.best_of([a, b])
+    assert best.result.l2.tolist() == [0.5, pytest.approx(0.3), pytest.approx(0.4)]  # a's 0.2 was detected
+    assert torch.equal(best.result.adversarial[:, 0, 0, 0], best.result.l2)
+    assert best.result.fooled_l2.tolist() == [0.5, pytest.approx(0.3), pytest.approx(0.2)]
+    for single in (a, b):
+        assert (best.result.l2 <= torch.where(single.result.success & single.undetected, single.result.l2, inf)).all()
+
+
+def test_table2_on_8bit_images_and_with_the_best_attack(home):
+    params = setup("mnist", profile="smoke")
+    table = attacks.run(params, ["split"], 3, attacks.Budgets(3, 1, 10, 3))
+    x, _ = table.originals["split"]
+    assert set(table.grid["split"]) == set(table.outcomes["split"]) == {*attacks.ATTACKS, attacks.BEST}
+    for out in table.grid["split"].values():
+        levels = (out.result.adversarial + 0.5) * 256 - grid.offsets(x)
+        assert (levels - levels.round()).abs().max() < 1e-3  # every 8-bit example is an image
+        assert levels.round().min() >= 0 and levels.round().max() <= 255
+    best = table.outcomes["split"][attacks.BEST]
+    for attack in attacks.ATTACKS:
+        out = table.outcomes["split"][attack]
+        assert (best.result.l2 <= torch.where(out.result.success & out.undetected, out.result.l2, torch.inf)).all()
+    assert len(table.table().rows) == len(attacks.ATTACKS) + 1
+    names = [c["name"] for c in table.claims()]
+    assert any(n.endswith(", 8-bit images") for n in names) and not any("DDN" in n for n in names)
 
 
 def test_needed_gap_and_margin_statistics():

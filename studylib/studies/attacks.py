@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from studylib.attacks import grid
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2, cw_lr
 from studylib.attacks.detector import Detector, FlowTarget
+from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.benchmarks import reference_attacks
 from studylib.book import paper, plots
@@ -29,7 +31,9 @@ from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, mod
 from studylib.training import zoo
 from studylib.training.memo import memo
 
-ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
+PAPER_ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
+ATTACKS = (*PAPER_ATTACKS, *MINIMAL_L2)
+BEST = "best attack"  # per image, the closest success of any attack
 TABLE2_SOURCE = (
     "Table 2: percentage of successful and undetected attacks within L2-distance of eps = 1.5 for "
     "MNIST and eps = 33/255 for CIFAR10; in parentheses, attacks that fool the classifier"
@@ -39,19 +43,25 @@ ORDERING_SOURCE = (
     "boundary attack which is much harder to detect"
 )
 CW_C_INIT = 1e-3  # CW's first constant (Carlini & Wagner's); part of the memo key, so older runs are not reused
+FMN_STEP = 0.3  # FMN's largest step, in CW's Adam steps: near the distances CW finds (`minimal_l2`)
 
 
 @dataclass(frozen=True)
 class Budgets:
-    """Attack budgets: CW optimiser steps per binary-search step, binary-search steps, and
-    boundary-attack queries per image."""
+    """Attack budgets: CW optimiser steps per binary-search step, binary-search steps,
+    boundary-attack queries per image, and DDN's and FMN's steps."""
 
     cw_steps: int = 100
     cw_search_steps: int = 5
     boundary_queries: int = 2000
+    min_l2_steps: int = 200
 
 
-_BUDGETS = {"smoke": Budgets(5, 2, 30), "quick": Budgets(50, 4, 1000), "paper": Budgets(200, 9, 10000)}
+_BUDGETS = {
+    "smoke": Budgets(5, 2, 30, 5),
+    "quick": Budgets(50, 4, 1000, 200),
+    "paper": Budgets(200, 9, 10000, 1000),
+}
 _IMAGES = {"smoke": 8, "quick": 100, "paper": 1000}
 
 
@@ -83,6 +93,63 @@ class Outcome:
         return tuple(100 * h.double().mean().item() for h in self.hits(eps))
 
 
+def _slug(attack: str) -> str:
+    """An attack's name in glued names: 'CW-L2 + detection' -> 'cw_aware'."""
+    return attack.lower().replace("-l2", "").replace(" + detection", "_aware").replace(" attack", "")
+
+
+def _median(l2: torch.Tensor, scale: float) -> str:
+    """The median of the finite distances, times `scale` ('-' where there are none)."""
+    found = l2[torch.isfinite(l2)]
+    return f"{scale * found.median().item():.3g}" if len(found) else "-"
+
+
+def best_of(outcomes: list[Outcome]) -> Outcome:
+    """Per image, the closest undetected success of any of `outcomes` (attacks on the same
+    images), and the closest example of any that fools the classifier: AttackBench's
+    per-sample minimum over attacks."""
+    found = torch.stack([torch.where(o.result.success & o.undetected, o.result.l2, torch.inf) for o in outcomes])
+    l2, pick = found.min(0)
+    rows = torch.arange(found.shape[1])
+    adversarial = torch.stack([o.result.adversarial for o in outcomes])[pick, rows]
+    nll = torch.stack([o.nll for o in outcomes])[pick, rows]
+    fooled = torch.stack([o.result.fooled_l2 for o in outcomes]).min(0).values
+    queries = torch.stack([o.result.queries for o in outcomes]).sum(0)
+    success = torch.isfinite(l2)
+    return Outcome(AttackResult(adversarial, success, l2, queries, fooled), nll, success)
+
+
+def on_grid(
+    target: FlowTarget, outcome: Outcome, x: torch.Tensor, y: torch.Tensor, det: Detector, aware: bool
+) -> Outcome:
+    """`outcome`'s examples as 8-bit images with their originals' dequantisation offsets,
+    scored as test images are (`grid.repair`: projected, and where that undoes the attack,
+    its perturbation scaled up until the 8-bit image is misclassified, and undetected too
+    for a detection-aware attack)."""
+
+    def succeeds(candidates: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            scores, nll = target(candidates)
+        ok = scores.argmax(1).cpu() != y[idx].cpu()
+        return ok & ~det.detected(nll).cpu() if aware else ok
+
+    x = x.cpu()
+    adversarial, ok = grid.repair(succeeds, outcome.result.adversarial, x)
+    ok &= outcome.result.success
+    with torch.no_grad():
+        scores, nll = target(adversarial)
+    fooled = scores.argmax(1).cpu() != y.cpu()
+    l2 = (adversarial - x).flatten(1).norm(dim=1)
+    result = AttackResult(
+        adversarial,
+        ok,
+        torch.where(ok, l2, torch.inf),
+        outcome.result.queries,
+        torch.where(fooled, l2, torch.inf),
+    )
+    return Outcome(result, nll.cpu(), ~det.detected(nll).cpu())
+
+
 @dataclass
 class Table2:
     """Table 2 for one dataset: outcomes per objective and attack, the detector per objective."""
@@ -93,6 +160,7 @@ class Table2:
     detectors: dict[str, Detector] = field(default_factory=dict)
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)
     originals: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    grid: dict[str, dict[str, Outcome]] = field(default_factory=dict)  # the same, as 8-bit images
 
     def detectors_table(self) -> Table:
         """Each model's threshold T, the quantile of clean test NLLs that set it, its recall,
@@ -106,20 +174,38 @@ class Table2:
     def table(self) -> Table:
         """Table 2: per attack and model, the paper's and our share of successful, undetected
         attacks within eps and of attacks fooling the classifier, ours with its 95 % Wilson
-        interval and count."""
+        interval and count, on continuous examples and as 8-bit images; and the median L2
+        distance of the examples that fool the classifier (8-bit: in levels)."""
         rows = []
-        for attack in ATTACKS:
+        for attack in (*ATTACKS, BEST):
             for objective, outcomes in self.outcomes.items():
-                p = paper.TABLE2[self.dataset][attack].get(objective)
-                cells = [f"{p[0]} %", None, f"{p[1]} %", None] if p else ["-", None, "-", None]
-                if attack in outcomes:
-                    for i, hit in zip((1, 3), outcomes[attack].hits(self.eps), strict=True):
+                p = paper.TABLE2[self.dataset].get(attack, {}).get(objective)
+                if attack not in outcomes:
+                    continue
+                cells = []
+                for column in (0, 1):
+                    cells.append(f"{p[column]} %" if p else "-")
+                    for out in (outcomes[attack], self.grid[objective][attack]):
+                        hit = out.hits(self.eps)[column]
                         rate, low, high = wilson(int(hit.sum()), len(hit))
-                        cells[i] = f"{rate:.0f} % [{low:.0f}, {high:.0f}] ({int(hit.sum())}/{len(hit)})"
-                else:
-                    cells[1] = cells[3] = "not run"
+                        cells.append(f"{rate:.0f} % [{low:.0f}, {high:.0f}] ({int(hit.sum())}/{len(hit)})")
+                cells += [
+                    _median(outcomes[attack].result.fooled_l2, 1),
+                    _median(self.grid[objective][attack].result.fooled_l2, grid.LEVELS),
+                ]
                 rows.append((attack, objective, *cells))
-        columns = ("attack", "model", "undetected: paper", "undetected: ours", "fooled: paper", "fooled: ours")
+        columns = (
+            "attack",
+            "model",
+            "undetected: paper",
+            "ours",
+            "ours, 8-bit",
+            "fooled: paper",
+            "ours",
+            "ours, 8-bit",
+            "median L2",
+            "8-bit (levels)",
+        )
         return Table(columns, rows)
 
     def claims(self) -> list[dict]:
@@ -129,8 +215,10 @@ class Table2:
         undetected rate minus CW-L2's on the same images (a paired bootstrap)."""
         rows = []
         for objective, outcomes in self.outcomes.items():
-            for attack, out in outcomes.items():
-                p = paper.TABLE2[self.dataset][attack].get(objective)
+            for attack, images, out in self._cells(objective):
+                p = paper.TABLE2[self.dataset].get(attack, {}).get(objective)
+                if p is None:
+                    continue
                 for (what, column), hit in zip(
                     (("successful and undetected", 0), ("fooling the classifier", 1)), out.hits(self.eps), strict=True
                 ):
@@ -138,7 +226,7 @@ class Table2:
                     rate, low, high = wilson(k, n)
                     rows.append(
                         quantitative(
-                            f"{attack} vs {objective}: {what} within eps",
+                            f"{attack} vs {objective}: {what} within eps" + images,
                             rate,
                             (low, high),
                             p[column],
@@ -169,11 +257,52 @@ class Table2:
                 )
         return rows
 
-    def curves(self, eps_grid: torch.Tensor) -> dict[str, dict[str, list[float]]]:
-        """% successful and undetected against eps, per objective and attack."""
+    def numbers(self) -> dict[str, str]:
+        """The figures the chapter's prose quotes, by name, for `chapter.glue`: per attack
+        (`cw`, `boundary`, `cw_aware`, `boundary_aware`, `ddn`, `fmn`, `best`) and model, the
+        undetected and fooled rates within eps with their intervals (`_und`, `_fooled`), the
+        median L2 of the fooling examples (`_l2`), the same for the 8-bit images (`_und8`,
+        `_fooled8`, `_levels8`: in levels), and of its successful examples how many round
+        back to their original's levels (`_rounds_back`); per model T (`t_<model>`) and the
+        boundary's undetected rate minus CW-L2's (`order_<model>`)."""
+        found = {}
+        for objective, outcomes in self.outcomes.items():
+            found[f"t_{objective}"] = f"{self.detectors[objective].threshold_bpd:.2f}"
+            x, _ = self.originals[objective]
+            for attack, out in outcomes.items():
+                name = f"{_slug(attack)}_{objective}"
+                eight = self.grid[objective][attack]
+                for suffix, o in (("", out), ("8", eight)):
+                    for what, hit in zip(("und", "fooled"), o.hits(self.eps), strict=True):
+                        rate, low, high = wilson(int(hit.sum()), len(hit))
+                        found[f"{name}_{what}{suffix}"] = f"{rate:.0f} % [{low:.0f}, {high:.0f}]"
+                found[f"{name}_l2"] = _median(out.result.fooled_l2, 1)
+                found[f"{name}_levels8"] = _median(eight.result.fooled_l2, grid.LEVELS)
+                u = grid.offsets(x)
+                same = (grid.levels(out.result.adversarial, u) == grid.levels(x, u)).flatten(1).all(1)
+                ok = out.result.success
+                found[f"{name}_rounds_back"] = f"{int((same & ok).sum())} of {int(ok.sum())}"
+            if {"CW-L2", "boundary"} <= outcomes.keys():
+                boundary, cw = (outcomes[a].hits(self.eps)[0].numpy() for a in ("boundary", "CW-L2"))
+                diff, low, high = difference_of_rates(boundary, cw, paired=True)
+                found[f"order_{objective}"] = f"{diff:+.0f} points [{low:+.0f}, {high:+.0f}]"
+        return found
+
+    def _cells(self, objective: str) -> list[tuple[str, str, Outcome]]:
+        """(attack, claim suffix, outcome) for each attack on `objective`'s model, continuous
+        and as 8-bit images."""
+        return [
+            (attack, suffix, found[attack])
+            for suffix, found in (("", self.outcomes[objective]), (", 8-bit images", self.grid[objective]))
+            for attack in found
+        ]
+
+    def curves(self, eps_grid: torch.Tensor, eight_bit: bool = False) -> dict[str, dict[str, list[float]]]:
+        """% successful and undetected against eps, per objective and attack (of the 8-bit
+        images with `eight_bit`)."""
         return {
             o: {a: [out.rates(float(e))[0] for e in eps_grid] for a, out in outs.items()}
-            for o, outs in self.outcomes.items()
+            for o, outs in (self.grid if eight_bit else self.outcomes).items()
         }
 
 
@@ -237,6 +366,15 @@ def run(
     for objective in objectives:
         model = model_for(params, objective, params.seed)
         det, outcomes, originals = _attack_model(params, model, test, attacks, n_images, budgets, q, table.eps)
+        target = FlowTarget(model, params.profile.eval_batch_size)
+        x, y = originals
+        table.grid[objective] = {
+            a: on_grid(target, out, x, y, det, aware="detection" in a)
+            for a, out in bar(outcomes.items(), "8-bit images")
+        }
+        if len(outcomes) > 1:
+            outcomes[BEST] = best_of(list(outcomes.values()))
+            table.grid[objective][BEST] = best_of(list(table.grid[objective].values()))
         table.detectors[objective] = det
         table.outcomes[objective] = outcomes
         table.originals[objective] = originals
@@ -316,6 +454,8 @@ def _attack(
             detector=det if "detection" in attack else None,
             warm_start=start,
         )
+    elif attack in MINIMAL_L2:
+        result = minimal_l2(target.model, x, y, attack, budgets.min_l2_steps, FMN_STEP * cw_lr(eps))
     elif attack == "boundary":
         result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
     else:
@@ -338,8 +478,8 @@ def _attack(
 
 
 def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarray, eps: float, n_images: int):
-    """% of attacks that succeed undetected against the L2 budget, with 95 % Wilson bands
-    over the `n_images` attacked images, one panel per model (Chapter 4)."""
+    """% of attacks that succeed undetected against the L2 budget (a log axis), with 95 %
+    Wilson bands over the `n_images` attacked images, one panel per model (Chapter 4)."""
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 3.6), squeeze=False)
     for ax, (objective, by_attack) in zip(axes[0], curves.items(), strict=True):
         for attack, values in by_attack.items():
@@ -348,15 +488,18 @@ def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarr
             ax.fill_between(eps_grid, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
         ax.axvline(eps, color="grey", linestyle="--", label=f"eps = {eps:.3g}")
         ax.set(xlabel="L2 distance", ylabel="successful and undetected (%)", title=objective, ylim=(-2, 102))
+        ax.set_xscale("log")
     axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
 def attack_examples(table, per_attack: int = 4):
-    """Originals and their adversarial examples for each attack on the first model, titled
+    """Originals and their adversarial examples for each of the paper's attacks and the best
+    of all, on the first model, titled
     with the predicted class and the NLL in bits/dim (Chapter 4)."""
-    objective, outcomes = next(iter(table.outcomes.items()))
+    objective, found = next(iter(table.outcomes.items()))
+    outcomes = {a: found[a] for a in (*PAPER_ATTACKS, BEST) if a in found}
     x, y = table.originals[objective]
     det = table.detectors[objective]
     k = min(per_attack, len(x))
