@@ -224,14 +224,26 @@ def test_table2_rates_count_success_detection_and_budget():
     table = Table2("mnist", 1.5, 4)
     table.detectors["split"] = Detector(1.4, 1.0, 1.0, 16)
     table.outcomes["split"] = {"CW-L2": out}
-    shown = table.table()
-    assert shown.rows[:2] == [
-        ("CW-L2", "split", "1 %", "25 % [5, 70] (1/4)", "100 %", "75 % [30, 95] (3/4)"),
-        ("boundary", "split", "36 %", "not run", "80 %", "not run"),
-    ]
-    undetected, fooled = table.claims()
+    none = torch.full((4,), inf)  # as 8-bit images, nothing succeeds or fools
+    failed = AttackResult(result.adversarial, torch.zeros(4, dtype=torch.bool), none, result.queries, none)
+    table.grid["split"] = {"CW-L2": Outcome(failed, torch.zeros(4), torch.ones(4, dtype=torch.bool))}
+    (shown,) = table.table().rows
+    assert shown == (
+        "CW-L2",
+        "split",
+        "1 %",
+        "25 % [5, 70] (1/4)",
+        "0 % [0, 49] (0/4)",
+        "100 %",
+        "75 % [30, 95] (3/4)",
+        "0 % [0, 49] (0/4)",
+        "0.5",  # the median of the fooling distances 0.2, 0.5, 1, 2 (torch's lower median)
+        "-",
+    )
+    undetected, fooled, undetected8, fooled8 = table.claims()
     assert undetected["ours"] == 25.0 and undetected["k"] == 1 and undetected["n"] == 4 and undetected["paper"] == 1
     assert undetected["verdict"] == "differs" and fooled["verdict"] == "differs"  # 1 % and 100 % lie outside
+    assert undetected8["name"].endswith(", 8-bit images") and undetected8["ours"] == 0 and fooled8["k"] == 0
     # the boundary attack on the same images, undetected on all four: the ordering claim joins
     caught_none = AttackResult(
         result.adversarial, torch.ones(4, dtype=torch.bool), torch.zeros(4), result.queries, torch.zeros(4)
