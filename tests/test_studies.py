@@ -169,6 +169,8 @@ def test_table2_on_8bit_images_and_with_the_best_attack(home):
         out = table.outcomes["split"][attack]
         assert (best.result.l2 <= torch.where(out.result.success & out.undetected, out.result.l2, torch.inf)).all()
     assert len(table.table().rows) == len(attacks.ATTACKS) + 1
+    assert len(table.detection().rows) == len(table.at_thresholds().rows) == len(attacks.ATTACKS) + 1
+    assert table.at_thresholds().columns[2:4] == ("T at 100.0%", "T at 100.0%, 8-bit")
     names = [c["name"] for c in table.claims()]
     assert any(n.endswith(", 8-bit images") for n in names) and not any("DDN" in n for n in names)
 

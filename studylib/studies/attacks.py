@@ -19,12 +19,13 @@ from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.benchmarks import reference_attacks
-from studylib.book import paper, plots
+from studylib.book import paper, plots, tables
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table
 from studylib.config import SNAPSHOTS, Profile
 from studylib.measure import evaluate
+from studylib.measure.detection import auroc, roc_curve
 from studylib.measure.uncertainty import difference_of_rates, wilson
 from studylib.progress import bar
 from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
@@ -161,6 +162,7 @@ class Table2:
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)
     originals: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     grid: dict[str, dict[str, Outcome]] = field(default_factory=dict)  # the same, as 8-bit images
+    clean: dict[str, torch.Tensor] = field(default_factory=dict)  # the clean test NLL that set T
 
     def detectors_table(self) -> Table:
         """Each model's threshold T, the quantile of clean test NLLs that set it, its recall,
@@ -288,6 +290,47 @@ class Table2:
                 found[f"order_{objective}"] = f"{diff:+.0f} points [{low:+.0f}, {high:+.0f}]"
         return found
 
+    def detection(self) -> Table:
+        """The detector without one threshold: per model and attack, the AUROC of the NLL
+        (with its bootstrap interval) separating the clean test images from the examples
+        that fool the classifier, continuous and as 8-bit images."""
+        rows = []
+        for objective, outcomes in self.outcomes.items():
+            clean = self.clean[objective].numpy()
+            for attack in outcomes:
+                cells = []
+                for out in (outcomes[attack], self.grid[objective][attack]):
+                    fooled = out.nll[torch.isfinite(out.result.fooled_l2)].numpy()
+                    cells.append(tables.estimate(*auroc(clean, fooled), digits=2) if len(fooled) > 1 else "-")
+                rows.append((attack, objective, *cells))
+        return Table(
+            ("attack", "model", "AUROC", "AUROC, 8-bit"),
+            rows,
+            caption="P(an example's NLL > a clean test image's), of the examples that fool the classifier; "
+            "0.5: the likelihood cannot tell them apart.",
+        )
+
+    def at_thresholds(self, quantiles: tuple[float, ...] = (0.99, 0.95)) -> Table:
+        """The undetected rates within eps with T at other quantiles of the clean NLL beside
+        the paper's recall (the examples as found against the paper's T)."""
+        rows = []
+        for objective, outcomes in self.outcomes.items():
+            detectors = [self.detectors[objective]] + [
+                Detector.fit(self.clean[objective], q, self.detectors[objective].dims) for q in quantiles
+            ]
+            for attack in outcomes:
+                cells = []
+                for det in detectors:
+                    for out in (outcomes[attack], self.grid[objective][attack]):
+                        hit = out.result.success & ~det.detected(out.nll) & (out.result.l2 <= self.eps)
+                        cells.append(f"{100 * hit.double().mean().item():.0f} %")
+                rows.append((attack, objective, *cells))
+        heads = [f"T at {self.detectors[next(iter(self.detectors))].quantile:.1%}"] + [
+            f"T at {q:.0%}" for q in quantiles
+        ]
+        columns = ("attack", "model", *(f"{h}{kind}" for h in heads for kind in ("", ", 8-bit")))
+        return Table(columns, rows, caption="Successful and undetected within eps, by threshold.")
+
     def _cells(self, objective: str) -> list[tuple[str, str, Outcome]]:
         """(attack, claim suffix, outcome) for each attack on `objective`'s model, continuous
         and as 8-bit images."""
@@ -365,7 +408,9 @@ def run(
     table = Table2(params.dataset, paper.EPSILON[params.dataset], n_images)
     for objective in objectives:
         model = model_for(params, objective, params.seed)
-        det, outcomes, originals = _attack_model(params, model, test, attacks, n_images, budgets, q, table.eps)
+        det, outcomes, originals, table.clean[objective] = _attack_model(
+            params, model, test, attacks, n_images, budgets, q, table.eps
+        )
         target = FlowTarget(model, params.profile.eval_batch_size)
         x, y = originals
         table.grid[objective] = {
@@ -390,9 +435,10 @@ def _attack_model(
     budgets: Budgets,
     quantile: float,
     eps: float,
-) -> tuple[Detector, dict[str, Outcome], tuple[torch.Tensor, torch.Tensor]]:
+) -> tuple[Detector, dict[str, Outcome], tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Fit the detector at `quantile` of `model`'s clean test NLL and run `attacks` on
-    `n_images` correctly classified, undetected test images: (detector, outcomes, originals)."""
+    `n_images` correctly classified, undetected test images: (detector, outcomes, originals,
+    clean test NLL)."""
     x_all, y_all = test.tensors()
     target = FlowTarget(model, params.profile.eval_batch_size)
     ll, _ = eval_log_likelihoods(params, model, test)
@@ -424,7 +470,7 @@ def _attack_model(
         stored = memo("attack", key, partial(_attack, params, target, attack, x, y, budgets, eps, det, start))
         result = AttackResult(*(stored[f.name] for f in dataclasses.fields(AttackResult)))
         outcomes[attack] = Outcome(result, stored["nll"], ~det.detected(stored["nll"]))
-    return det, outcomes, (x.cpu(), y.cpu())
+    return det, outcomes, (x.cpu(), y.cpu()), nll.cpu()
 
 
 def _attack(
@@ -489,6 +535,27 @@ def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarr
         ax.axvline(eps, color="grey", linestyle="--", label=f"eps = {eps:.3g}")
         ax.set(xlabel="L2 distance", ylabel="successful and undetected (%)", title=objective, ylim=(-2, 102))
         ax.set_xscale("log")
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(table: Table2):
+    """ROC curves of the likelihood detector, clean test images against each attack's
+    fooling examples, continuous (solid) and 8-bit (dashed), one panel per model."""
+    fig, axes = plt.subplots(1, len(table.outcomes), figsize=(5.5 * len(table.outcomes), 4.2), squeeze=False)
+    for ax, (objective, outcomes) in zip(axes[0], table.outcomes.items(), strict=True):
+        clean = table.clean[objective].numpy()
+        for attack in outcomes:
+            color = None
+            for out, style in ((outcomes[attack], "-"), (table.grid[objective][attack], "--")):
+                fooled = out.nll[torch.isfinite(out.result.fooled_l2)].numpy()
+                if len(fooled):
+                    fpr, tpr = roc_curve(clean, fooled)
+                    (line,) = ax.plot(fpr, tpr, style, color=color, label=attack if style == "-" else None)
+                    color = line.get_color()
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
+        ax.set(xlabel="clean images flagged", ylabel="adversarial examples flagged", title=objective)
     axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     return fig
@@ -604,7 +671,7 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
     test = eval_set(params)
     rows = []
     for model in bar(snapshots, desc="snapshots"):
-        det, outcomes, _ = _attack_model(params, model, test, STRENGTH_ATTACKS, n_images, budgets, q, eps)
+        det, outcomes, _, _ = _attack_model(params, model, test, STRENGTH_ATTACKS, n_images, budgets, q, eps)
         ll, _ = eval_log_likelihoods(params, model, test)
         clean = metrics(params, model, test)
         plain, aware = (outcomes[a] for a in STRENGTH_ATTACKS)
