@@ -284,3 +284,15 @@ def test_foolbox_minimal_l2_attacks_land_near_the_exact_distance(attack):
     assert ratio.median() <= 1.1, ratio  # measured: DDN 1.001, FMN 1.04
     with pytest.raises(ValueError, match="unknown attack"):
         minimal_l2(_AsFlow(model), x, y, "PGD", steps=1, step_size=0.1)
+
+
+def test_the_adaptive_attack_never_makes_an_image_less_likely():
+    model = Linear(classes=3)
+    x, y = _batch(model)
+    own = Detector.own_likelihood(model(x)[1], dims=16)
+    result = cw_l2(model, x, y, steps=100, search_steps=4, lr=0.01, detector=own, progress=False)
+    scores, nll = model(result.adversarial)
+    ok = result.success
+    assert ok.any() and (scores[ok].argmax(1) != y[ok]).all()
+    assert (nll[ok] <= model(x)[1][ok]).all()
+    assert own.detected(model(x)[1] + 1e-3).all() and not own.detected(model(x)[1]).any()

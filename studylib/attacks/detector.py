@@ -23,7 +23,7 @@ class Detector:
     """Flags inputs whose NLL exceeds `threshold_bpd`; `recall` is the share of clean test
     images at or below it (those it lets through), `quantile` the quantile that set it."""
 
-    threshold_bpd: float
+    threshold_bpd: float | torch.Tensor  # one T, or one per image (`own_likelihood`)
     recall: float
     quantile: float
     dims: int
@@ -33,6 +33,20 @@ class Detector:
         """T at `quantile` of the clean NLL (bits/dim)."""
         t, recall = threshold(clean_nll_bpd, quantile)
         return cls(t, recall, quantile, dims)
+
+    @classmethod
+    def own_likelihood(cls, clean_nll_bpd: torch.Tensor, dims: int) -> Detector:
+        """A detector per image that flags anything less likely than that image itself: the
+        constraint NLL(x') <= NLL(x) of Proposition 1's adaptive attacker."""
+        return cls(clean_nll_bpd, 1.0, 1.0, dims)
+
+    def of(self, index: torch.Tensor) -> Detector:
+        """The detector for the images at `index` (the same one where T is shared)."""
+        if isinstance(self.threshold_bpd, torch.Tensor):
+            return Detector(
+                self.threshold_bpd[index.to(self.threshold_bpd.device)], self.recall, self.quantile, self.dims
+            )
+        return self
 
     def detected(self, nll: torch.Tensor) -> torch.Tensor:
         """True where NLL (bits/dim) > T."""
