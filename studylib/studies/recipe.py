@@ -5,11 +5,12 @@ committed under book/results/ablation/), read back and checked against our goals
 from __future__ import annotations
 
 import json
+import re
 import statistics
 
 from studylib.benchmarks import ablation, bench
 from studylib.benchmarks.ablation import STRONGER, recipe_of, row_precision
-from studylib.book import ledger
+from studylib.book import ledger, paper
 from studylib.book.tables import Table, estimate
 from studylib.config import get_profile
 from studylib.measure.uncertainty import seed_difference, t_interval
@@ -210,3 +211,52 @@ def precision_speed(profile: str = "quick") -> Table:
         for r in measured
     ]
     return Table(columns, table, caption="one sitting per CPU, 2 threads: compare ratios, not rates across CPUs")
+
+
+def slug(lever: str) -> str:
+    """A row's name in glued names: 'stronger: combined, full budget, lowpass readout, seed 1'
+    -> 'full_lowpass_readout_seed_1'."""
+    short = lever.replace(STRONGER, "full").replace("combined: 5 levers", "combined").replace(" (MNIST)", "")
+    return re.sub(r"[^a-z0-9]+", "_", short.lower()).strip("_")
+
+
+def numbers(objective: str = "split") -> dict[str, str]:
+    """The figures this chapter's prose quotes, by name, for `chapter.glue`: per dataset and
+    row `<dataset>_<slug>_` accuracy, bits/dim (more digits for the `stronger` rows), minutes,
+    images/s and steps, and against the baseline of the short rows `_dacc` / `_dbpd`; per
+    recipe drawn from several seeds its mean (`_mean_acc`, `_mean_bpd`); the goals and the
+    paper's split-model numbers."""
+    found: dict[str, str] = {}
+    for dataset, (goal_acc, goal_bpd) in GOALS.items():
+        paper_acc, paper_bpd = paper.TABLE1[dataset]["split"]
+        found |= {
+            f"{dataset}_goal_acc": f"{goal_acc:g} %",
+            f"{dataset}_goal_bpd": f"{goal_bpd:.2f}",
+            f"{dataset}_paper_acc": f"{paper_acc} %",
+            f"{dataset}_paper_bpd": f"{paper_bpd:.2f}",
+        }
+        measured = rows(dataset, objective)
+        base = next((r for r in measured if r["lever"] == "baseline"), None)
+        for r in measured:
+            full = r["lever"].startswith(STRONGER)
+            name, digits = f"{dataset}_{slug(r['lever'])}", (2, 3) if full else (1, 2)
+            found |= {
+                f"{name}_acc": f"{r['accuracy']:.{digits[0]}f} %",
+                f"{name}_bpd": f"{r['bpd']:.{digits[1]}f}",
+                f"{name}_min": f"{r['minutes']:.0f}",
+                f"{name}_ips": f"{r['images_per_s']:.0f}",
+                f"{name}_steps": f"{r['steps']}",
+            }
+            if base is not None and not full:
+                found[f"{name}_dacc"] = f"{r['accuracy'] - base['accuracy']:+.1f}".replace("-", "−")
+                found[f"{name}_dbpd"] = f"{r['bpd'] - base['bpd']:+.2f}".replace("-", "−")
+        by_recipe: dict[str, list[dict]] = {}
+        for r in measured:
+            by_recipe.setdefault(recipe_of(r["lever"]), []).append(r)
+        for lever, draws in by_recipe.items():
+            if len(draws) > 1:
+                name = f"{dataset}_{slug(lever)}"
+                found[f"{name}_mean_acc"] = f"{statistics.mean([r['accuracy'] for r in draws]):.2f} %"
+                found[f"{name}_mean_bpd"] = f"{statistics.mean([r['bpd'] for r in draws]):.3f}"
+                found[f"{name}_seeds"] = str(len(draws))
+    return found
