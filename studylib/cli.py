@@ -328,67 +328,28 @@ def _peers(args: argparse.Namespace) -> None:
 
 
 def _foolbox(args: argparse.Namespace) -> None:
-    import json
-    from pathlib import Path
-
-    import torch
-
-    from studylib import data
-    from studylib.attacks.cw import cw_lr
-    from studylib.attacks.detector import Detector
     from studylib.benchmarks import reference_attacks
-    from studylib.book import paper
-    from studylib.config import get_profile
-    from studylib.measure import evaluate
-    from studylib.studies.attacks import default_budgets
-    from studylib.training import zoo
+    from studylib.book.chapter import setup
+    from studylib.studies import attacks
 
-    if args.images < 1 or args.attack_steps < 1:
-        raise ValueError("--images and --attack-steps must be positive")
-    prof = get_profile(args.profile)
-    model = zoo.get_model(args.dataset, "split", prof, 0, "cpu")
-    # The detector of chapter 4: T at the paper's recall of the profile's clean test subset.
-    test = data.load(args.dataset, "test", subset=prof.eval_subset, seed=0)
-    ll, y_all = evaluate.log_likelihoods(model, test, prof.eval_batch_size)
-    nll = evaluate.nll_bpd(ll, model.n_dims)
-    detector = Detector.fit(nll, paper.THRESHOLD[args.dataset][1], model.n_dims)
-    usable = torch.nonzero((ll.argmax(1) == y_all) & ~detector.detected(nll)).squeeze(1)[: args.images]
-    x, y = test.tensors()[0][usable], y_all[usable]
-    eps = paper.EPSILON[args.dataset]
-    boundary = reference_attacks.boundary_vs_foolbox(model, x, y, eps, args.attack_steps)
-    for r in boundary:
+    params = setup(args.dataset, "split", args.profile, "cpu")
+    record = attacks.compare_with_foolbox(params, args.images, args.attack_steps, args.out)
+    eps, threshold = record["eps"], record["threshold_bpd"]
+    for r in record["boundary"]:
         print(
             f"{r['attack']:<26} {r['budget']:<24} success within eps {eps:.3g}: {r['success_within_eps']:5.1f} %  "
             f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
         )
-    theirs, ours = boundary
-    share = ours["images_scored"] / theirs["images_scored"]
-    same = ours["success_within_eps"] >= theirs["success_within_eps"]
-    print(f"boundary: same success as foolbox: {same}, at {share:.2f} of its model queries")
-    budgets = default_budgets(prof.name)
-    cw = reference_attacks.cw_vs_foolbox(
-        model, x, y, eps, detector, budgets.cw_steps, budgets.cw_search_steps, cw_lr(eps)
-    )
-    for r in cw:
+    for r in record["cw"] + record["minimal_l2"]:
         l2 = f"{r['median_l2']:.4f}" if r["median_l2"] is not None else "-"
         print(
             f"{r['attack']:<30} fooled {r['fooled']:5.1f} %  median L2 {l2}  undetected within eps "
-            f"{r['undetected_within_eps']:5.1f} % (T = {detector.threshold_bpd:.3f} bits/dim)  {r['seconds']:>6.1f} s"
+            f"{r['undetected_within_eps']:5.1f} % (T = {threshold:.3f} bits/dim)  {r['seconds']:>6.1f} s"
         )
-    if cw[0]["median_l2"] and cw[1]["median_l2"]:
-        print(f"CW-L2: our median L2 is {cw[1]['median_l2'] / cw[0]['median_l2']:.2f}x foolbox's")
-    out = Path(args.out) if args.out else reference_attacks.results_path(args.dataset, args.profile)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "model": model.info["key"],
-        "eps": eps,
-        "threshold_bpd": detector.threshold_bpd,
-        "quantile": detector.quantile,
-        "boundary": boundary,
-        "cw": cw,
-    }
-    out.write_text(json.dumps(record, indent=1))
-    print(f"rows in {out}")
+    theirs, ours = (r["median_l2"] for r in record["cw"])
+    if theirs and ours:
+        print(f"CW-L2: our median L2 is {ours / theirs:.2f}x foolbox's")
+    print(f"rows in {args.out or reference_attacks.results_path(args.dataset, args.profile)}")
 
 
 def _probe(args: argparse.Namespace) -> None:

@@ -144,3 +144,24 @@ def test_bad_numbers_are_refused_before_any_training(home, capsys):
         stderr = capsys.readouterr().err  # a torch import per case (the subprocess tests above)
         assert message in stderr and "Traceback" not in stderr
         assert not home.exists(), f"{args} wrote to the cache before refusing"
+
+
+def test_bench_foolbox_runs_chapter_4s_comparison_end_to_end(home, tmp_path):
+    out = tmp_path / "foolbox.json"
+    args = ("--profile", "smoke", "--images", "3", "--attack-steps", "2", "--out", str(out))
+    done = run("bench", "--foolbox", *args, home=home)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    names = [r["attack"] for r in record["boundary"] + record["cw"] + record["minimal_l2"]]
+    assert names == [
+        "foolbox BoundaryAttack",
+        "studylib boundary_attack",
+        "foolbox L2CarliniWagnerAttack",
+        "studylib cw_l2",
+        "foolbox DDN",
+        "foolbox FMN",
+    ]
+    assert all(r["images"] == 3 for r in record["cw"] + record["minimal_l2"])
+    assert "foolbox DDN" in done.stdout and f"rows in {out}" in done.stdout
+    refused = run("bench", "--foolbox", "--profile", "smoke", "--images", "0", home=home)
+    assert refused.returncode == 1 and "n_images and boundary_steps must be positive" in refused.stderr

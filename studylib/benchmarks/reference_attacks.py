@@ -14,6 +14,7 @@ from torch import nn
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
+from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
 from studylib.book import ledger
 
 
@@ -116,6 +117,21 @@ def cw_vs_foolbox(
     rows.append(_cw_row("studylib cw_l2", result.adversarial, result.success, x, y, target, detector, eps, start))
     for r in rows:
         r["budget"] = f"{steps} steps x {search_steps} searches, step {lr:.3g}"
+    return rows
+
+
+def minimal_l2_rows(
+    flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, detector: Detector, steps: int, step_size: float
+) -> list[dict]:
+    """foolbox's DDN and FMN (`steps` steps; FMN's largest step `step_size`) on the same flow
+    and images, scored as `cw_vs_foolbox` scores CW-L2: the stronger minimisers of L2."""
+    target = FlowTarget(flow)
+    rows = []
+    for attack in MINIMAL_L2:
+        start = time.perf_counter()
+        result = minimal_l2(flow, x, y, attack, steps, step_size)
+        row = _cw_row(f"foolbox {attack}", result.adversarial, result.success, x, y, target, detector, eps, start)
+        rows.append(row | {"budget": f"{steps} steps" + (f", step {step_size:.3g}" if attack == "FMN" else "")})
     return rows
 
 
