@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import jupytext
+import numpy as np
 import pytest
 
 from studylib.book import ledger, runner
@@ -97,14 +98,16 @@ def test_bad_parameter_through_papermill_fails_with_the_allowed_values(tmp_path)
 
 def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
-    d_min = ledger.quantitative("d_min", 94.0, (93.0, 95.0), 94.5, n=8, of="draws", method="t", note="derived")
-    path = ledger.record("01_theory", [d_min], profile="smoke")
+    acc = ledger.quantitative("acc", 94.0, (93.0, 95.0), 94.5, n=8, of="draws", method="t", unit="%", note="derived")
+    path = ledger.record("01_theory", [acc], profile="smoke")
     assert json.loads(path.read_text())["claims"][0]["ours"] == 94
     rows = ledger.table(ledger.load_all())
     assert rows[0]["chapter"] == "01_theory" and rows[0]["ours"] == 94
     assert {"chapter": "02_training", "dataset": "", "profile": "", "quantity": "not yet run"} in rows
     text = ledger.markdown(rows)
-    assert "| 01_theory | - | smoke | d_min | 94.5 | 94 | [93, 95] | 8 draws | matches | derived |" in text
+    assert (
+        "| 01_theory | - | smoke | acc | 94.5 % | 94 % | [93, 95] | 8 draws | 1.429 | inconclusive | derived |" in text
+    )
     with pytest.raises(ValueError, match="unknown chapter"):
         ledger.record("99_nothing", [], profile="smoke")
 
@@ -163,20 +166,75 @@ def test_seeding_a_run_folder_replaces_older_copies_and_keeps_newer_ones(tmp_pat
     assert (results / "only.json").read_text() == "x"
 
 
-def test_verdicts_follow_the_rule():
-    quantitative = ledger.quantitative("acc", 97.0, (96.0, 98.0), 99.3, n=100, k=97, of="images", method="Wilson")
-    assert quantitative["verdict"] == "differs"
-    assert ledger.quantitative("acc", 97.0, (96.0, 98.0), 97.5, n=100, of="images", method="Wilson")["verdict"] == (
-        "matches"
+def _rate(ours, low, high, paper, of="attacked images", unit="%", source="Table 2"):
+    return ledger.quantitative(
+        "rate", ours, (low, high), paper, n=100, of=of, method="Wilson", unit=unit, source=source
     )
+
+
+def test_a_number_matches_inside_the_margin_differs_outside_and_is_otherwise_inconclusive():
+    # attack rates: margin 7 points, the paper's integer printed +-0.5: band [paper - 7.5, paper + 7.5]
+    assert _rate(3.0, 1.0, 7.0, 1)["verdict"] == "matches"
+    assert _rate(60.0, 50.0, 69.0, 1)["verdict"] == "differs"
+    assert _rate(10.0, 5.0, 20.0, 1)["verdict"] == "inconclusive"  # straddles the band's edge
+    assert _rate(99.0, 94.0, 100.0, 100)["verdict"] == "matches"  # the old rule said differs
+    # accuracy over the paper's 10 000 test images: margin 0.3 + rounding 0.05 + binomial 0.16
+    acc = _rate(99.3, 99.1, 99.5, 99.3, of="test images", source="Table 1, mnist")
+    assert ledger.band(acc) == pytest.approx((99.3 - 0.3 - 0.05 - 0.1634, 99.3 + 0.3 + 0.05 + 0.1634), abs=1e-3)
+    assert acc["verdict"] == "matches"
+    bits = ledger.quantitative("bpd", 1.02, (1.01, 1.03), 1.0, n=3, of="seeds", method="t", unit="bits/dim")
+    assert ledger.band(bits) == pytest.approx((1.0 - 0.035, 1.0 + 0.035))  # printed 1.00: +-0.005
+    assert bits["verdict"] == "matches" and ledger.verdict(bits, scale=0.5) == "inconclusive"  # band +-0.02
+    with pytest.raises(ValueError, match="no margin"):
+        ledger.quantitative("x", 1.0, (0.0, 2.0), 1.0, n=3, of="seeds", method="t", unit="nats")
+
+
+def test_a_match_is_an_equivalence_test_as_statsmodels_makes_it():
+    """Our 95 % t interval inside paper +- margin is TOST at 2.5 % per side (statsmodels)."""
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    from studylib.measure.uncertainty import t_interval
+
+    rng = np.random.default_rng(0)
+    for shift in np.linspace(-0.4, 0.4, 17):
+        seeds = 1.0 + shift + 0.02 * rng.standard_normal(4)
+        mean, low, high = t_interval(seeds)
+        claim = ledger.quantitative("bpd", mean, (low, high), 1.0, n=4, of="seeds", method="t", unit="bits/dim")
+        lo, hi = ledger.band(claim)
+        p = DescrStatsW(seeds).ttost_mean(lo, hi)[0]
+        assert (claim["verdict"] == "matches") == (p < 0.025), (shift, p, claim["verdict"])
+
+
+def test_orderings_are_decided_with_holms_correction_across_the_ledger():
     said = {"n": 10, "of": "pairs", "method": "bootstrap", "statement": "a > b"}
-    assert ledger.directional("a - b", 2.0, (0.5, 3.0), **said)["verdict"] == "holds"
-    assert ledger.directional("a - b", -2.0, (-3.0, -0.5), **said)["verdict"] == "fails"
-    assert ledger.directional("a - b", 0.5, (-0.5, 1.0), **said)["verdict"] == "inconclusive"
-    with pytest.raises(ValueError, match="without an interval"):
-        ledger.verdict({"name": "old row", "ours": "28 (100)", "paper": "1 (100)"})
-    with pytest.raises(ValueError, match="outside its interval"):
-        ledger.directional("a - b", 5.0, (0.5, 3.0), **said)
+    weak = ledger.directional("weak", 1.0, (0.05, 1.95), **said)  # p just under 0.05 alone
+    twin = ledger.directional("twin", 1.0, (0.05, 1.95), **said)
+    strong = ledger.directional("strong", 5.0, (4.0, 6.0), **said)
+    worse = ledger.directional("worse", -5.0, (-6.0, -4.0), **said)
+    exact = ledger.directional("exact", 0.5, (0.5, 0.5), n=1, of="draws", method="extreme (exact)", statement="a > b")
+    entries = [{"chapter": "04_attacks", "dataset": "mnist", "claims": [weak, twin, strong, worse, exact]}]
+    assert weak["verdict"] == "holds"  # alone, uncorrected
+    assert ledger.p_value(weak) == pytest.approx(0.0391, abs=1e-3)
+    # Holm over 4 tests: the two p of 0.039 come third and fourth, 0.039 x 2 > 0.05
+    assert ledger.decide(entries) == [["inconclusive", "inconclusive", "holds", "fails", "holds"]]
+    assert ledger.moved(entries) == [
+        ("04_attacks", "weak", "holds", "inconclusive"),
+        ("04_attacks", "twin", "holds", "inconclusive"),
+    ]
+    assert ledger.detectable(strong) == pytest.approx(2.8 * 1.0 / 1.96, rel=1e-3)
+
+
+def test_a_misprint_is_shown_but_not_counted(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    name = "CW-L2 vs split: fooling the classifier within eps"
+    claim = ledger.quantitative(name, 100.0, (96.3, 100.0), 0, n=100, of="attacked images", method="Wilson", unit="%")
+    ledger.record("04_attacks", [claim], profile="quick", dataset="cifar10")
+    entries = ledger.load_all()
+    assert ledger.decide(entries) == [["misprint"]]
+    card = {r["chapter"]: r for r in ledger.scorecard(entries)}["04_attacks"]
+    assert sum(card[k] for k in ledger.SCORE_COLUMNS) == 0
+    (row,) = [r for r in ledger.table(entries) if r["chapter"] == "04_attacks"]
+    assert row["verdict"] == "misprint" and row["note"].startswith("misprint")
 
 
 def test_recorded_verdicts_are_the_rules():
@@ -191,7 +249,7 @@ def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     said = {"n": 10, "of": "pairs", "method": "bootstrap", "statement": "a > b"}
     claims = [
-        ledger.quantitative("acc", 97.0, (96.0, 98.0), 99.3, n=100, k=97, of="images", method="Wilson"),
+        _rate(97.0, 96.0, 98.0, 80),
         ledger.directional("a - b", 2.0, (0.5, 3.0), **said),
     ]
     ledger.record("04_attacks", claims, profile="quick", dataset="mnist")
@@ -200,14 +258,17 @@ def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
         "chapter": "04_attacks",
         "matches": 0,
         "differs": 1,
+        "inconclusive": 0,
         "holds": 1,
         "fails": 0,
-        "inconclusive": 0,
+        "inconclusive ": 0,
     }
     text = ledger.scorecard_markdown(ledger.load_all())
-    assert "| 04_attacks | 0 | 1 | 1 | 0 | 0 |" in text and text.endswith("| all | 0 | 1 | 1 | 0 | 0 |")
+    assert "| 04_attacks | 0 | 1 | 0 | 1 | 0 | 0 |" in text and text.endswith("| all | 0 | 1 | 0 | 1 | 0 | 0 |")
     table = ledger.markdown(ledger.table(ledger.load_all()))
-    assert "| 99.3 | 97 | [96, 98] | 97 of 100 images | differs |" in table
+    assert "| 80 % | 97 % | [96, 98] | 100 attacked images | 1.429 | differs |" in table
+    assert "| 1 x | 0 | 1 | 0 | 1 | 0 | 0 |" in ledger.sensitivity_markdown(ledger.load_all())
+    assert "attack rate" in ledger.margins_markdown()
 
 
 def test_only_quick_runs_write_the_committed_ledger(monkeypatch, tmp_path):
