@@ -223,7 +223,9 @@ def slug(lever: str) -> str:
 def numbers(objective: str = "split") -> dict[str, str]:
     """The figures this chapter's prose quotes, by name, for `chapter.glue`: per dataset and
     row `<dataset>_<slug>_` accuracy, bits/dim (more digits for the `stronger` rows), minutes,
-    images/s and steps, and against the baseline of the short rows `_dacc` / `_dbpd`; per
+    images/s and steps, and against the baseline of the short rows `_dacc` / `_dbpd`; for
+    the `stronger` rows the points short of the accuracy goal (`_short`) and the change
+    against the `stronger` row with the corner readout (`_dfull_acc`, `_dfull_bpd`); per
     recipe drawn from several seeds its mean (`_mean_acc`, `_mean_bpd`); the goals and the
     paper's split-model numbers."""
     found: dict[str, str] = {}
@@ -237,6 +239,7 @@ def numbers(objective: str = "split") -> dict[str, str]:
         }
         measured = rows(dataset, objective)
         base = next((r for r in measured if r["lever"] == "baseline"), None)
+        corner = next((r for r in measured if r["lever"] == STRONGER), None)  # the full budget, corner readout
         for r in measured:
             full = r["lever"].startswith(STRONGER)
             name, digits = f"{dataset}_{slug(r['lever'])}", (2, 3) if full else (1, 2)
@@ -250,6 +253,10 @@ def numbers(objective: str = "split") -> dict[str, str]:
             if base is not None and not full:
                 found[f"{name}_dacc"] = f"{r['accuracy'] - base['accuracy']:+.1f}".replace("-", "−")
                 found[f"{name}_dbpd"] = f"{r['bpd'] - base['bpd']:+.2f}".replace("-", "−")
+            if full and corner is not None:
+                found[f"{name}_short"] = f"{goal_acc - r['accuracy']:.2f}"
+                found[f"{name}_dfull_acc"] = f"{r['accuracy'] - corner['accuracy']:+.2f}".replace("-", "−")
+                found[f"{name}_dfull_bpd"] = f"{r['bpd'] - corner['bpd']:+.3f}".replace("-", "−")
         by_recipe: dict[str, list[dict]] = {}
         for r in measured:
             by_recipe.setdefault(recipe_of(r["lever"]), []).append(r)
