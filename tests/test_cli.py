@@ -53,20 +53,43 @@ def test_missing_data_folder_says_how_to_set_it(home, tmp_path):
     assert not home.exists()
 
 
-def test_train_then_cache_list_and_clear(home):
+def test_train_then_bench_foolbox_then_cache_list_and_clear(home, tmp_path):
     out = run("train", "--dataset", "mnist", "--objective", "split", "--profile", "smoke", home=home)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert 0 <= result["accuracy"] <= 1 and result["bpd"] > 0 and result["n"] == 128
+    _bench_foolbox_runs_chapter_4s_comparison_on(home, tmp_path / "foolbox.json")
     listed = run("cache", "list", home=home)
     assert result["cache_key"] in listed.stdout and "trained" in listed.stdout
-    (home / "results").mkdir()
+    (home / "results").mkdir(exist_ok=True)
     (home / "results" / "test-ll-0123.pt").write_bytes(b"a memoised result")
+    memoised = len(list((home / "results").iterdir()))
     assert run("cache", "clear", home=home).returncode == 1  # not a terminal: it asks for --yes
     cleared = run("cache", "clear", "--yes", home=home)
-    assert "removed 1 cache entries" in cleared.stdout and "and 1 memoised results" in cleared.stdout
+    assert "removed 1 cache entries" in cleared.stdout and f"and {memoised} memoised results" in cleared.stdout
     assert not list((home / "results").iterdir())
     assert "no trained models" in run("cache", "list", home=home).stdout
+
+
+def _bench_foolbox_runs_chapter_4s_comparison_on(home, out):
+    """`bench --foolbox` end to end on the model the cache holds (chapter 4's path)."""
+    args = ("--profile", "smoke", "--images", "2", "--attack-steps", "2", "--out", str(out))
+    done = run("bench", "--foolbox", *args, home=home)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    names = [r["attack"] for r in record["boundary"] + record["cw"] + record["minimal_l2"]]
+    assert names == [
+        "foolbox BoundaryAttack",
+        "studylib boundary_attack",
+        "foolbox L2CarliniWagnerAttack",
+        "studylib cw_l2",
+        "foolbox DDN",
+        "foolbox FMN",
+    ]
+    assert all(r["images"] == 2 for r in record["cw"] + record["minimal_l2"])
+    assert "foolbox DDN" in done.stdout and f"rows in {out}" in done.stdout
+    refused = run("bench", "--foolbox", "--profile", "smoke", "--images", "0", home=home)
+    assert refused.returncode == 1 and "n_images and boundary_steps must be positive" in refused.stderr
 
 
 def test_bench_reports_images_per_second_with_its_precision_and_cpu():
@@ -144,24 +167,3 @@ def test_bad_numbers_are_refused_before_any_training(home, capsys):
         stderr = capsys.readouterr().err  # a torch import per case (the subprocess tests above)
         assert message in stderr and "Traceback" not in stderr
         assert not home.exists(), f"{args} wrote to the cache before refusing"
-
-
-def test_bench_foolbox_runs_chapter_4s_comparison_end_to_end(home, tmp_path):
-    out = tmp_path / "foolbox.json"
-    args = ("--profile", "smoke", "--images", "3", "--attack-steps", "2", "--out", str(out))
-    done = run("bench", "--foolbox", *args, home=home)
-    assert done.returncode == 0, done.stderr
-    record = json.loads(out.read_text())
-    names = [r["attack"] for r in record["boundary"] + record["cw"] + record["minimal_l2"]]
-    assert names == [
-        "foolbox BoundaryAttack",
-        "studylib boundary_attack",
-        "foolbox L2CarliniWagnerAttack",
-        "studylib cw_l2",
-        "foolbox DDN",
-        "foolbox FMN",
-    ]
-    assert all(r["images"] == 3 for r in record["cw"] + record["minimal_l2"])
-    assert "foolbox DDN" in done.stdout and f"rows in {out}" in done.stdout
-    refused = run("bench", "--foolbox", "--profile", "smoke", "--images", "0", home=home)
-    assert refused.returncode == 1 and "n_images and boundary_steps must be positive" in refused.stderr
