@@ -96,6 +96,12 @@ class Outcome:
         return tuple(100 * h.double().mean().item() for h in self.hits(eps))
 
 
+def _rate(hit: torch.Tensor) -> str:
+    """The share of True in `hit` with its 95 % Wilson interval, e.g. "63 % [53, 72]"."""
+    rate, low, high = wilson(int(hit.sum()), len(hit))
+    return f"{rate:.0f} % [{low:.0f}, {high:.0f}]"
+
+
 def _slug(attack: str) -> str:
     """An attack's name in glued names: 'CW-L2 + detection' -> 'cw_aware'."""
     if attack == ADAPTIVE:
@@ -193,8 +199,7 @@ class Table2:
                     cells.append(f"{p[column]} %" if p else "-")
                     for out in (outcomes[attack], self.grid[objective][attack]):
                         hit = out.hits(self.eps)[column]
-                        rate, low, high = wilson(int(hit.sum()), len(hit))
-                        cells.append(f"{rate:.0f} % [{low:.0f}, {high:.0f}] ({int(hit.sum())}/{len(hit)})")
+                        cells.append(f"{_rate(hit)} ({int(hit.sum())}/{len(hit)})")
                 cells += [
                     _median(outcomes[attack].result.fooled_l2, 1),
                     _median(self.grid[objective][attack].result.fooled_l2, grid.LEVELS),
@@ -280,8 +285,7 @@ class Table2:
                 eight = self.grid[objective][attack]
                 for suffix, o in (("", out), ("8", eight)):
                     for what, hit in zip(("und", "fooled"), o.hits(self.eps), strict=True):
-                        rate, low, high = wilson(int(hit.sum()), len(hit))
-                        found[f"{name}_{what}{suffix}"] = f"{rate:.0f} % [{low:.0f}, {high:.0f}]"
+                        found[f"{name}_{what}{suffix}"] = _rate(hit)
                 found[f"{name}_l2"] = _median(out.result.fooled_l2, 1)
                 found[f"{name}_levels8"] = _median(eight.result.fooled_l2, grid.LEVELS)
                 u = grid.offsets(x)
