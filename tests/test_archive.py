@@ -77,7 +77,7 @@ def test_export_then_import_into_a_fresh_cache_needs_no_training(exported, tmp_p
     monkeypatch.setenv("STUDYLIB_HOME", str(fresh))
     imported, kept = archive.import_archive(out)
     assert imported == [key] and kept == []
-    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("trained instead of using the import"))
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("trained instead of using the import"))
     model = zoo.get_model("mnist", "base", TINY, progress=False)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
     assert archive.origin(zoo.models_dir() / key).startswith(f"imported from {out.resolve()}")

@@ -32,7 +32,7 @@ def test_two_processes_resume_and_follow_the_one_process_run(home, monkeypatch, 
     reference = zoo.get_model("mnist", "split", "smoke", progress=False)
     other = tmp_path / "two-processes"
     monkeypatch.setenv("STUDYLIB_HOME", str(other))
-    monkeypatch.setattr(zoo, "train", functools.partial(loop.train, on_step=_interrupt_at(20)))
+    monkeypatch.setattr(loop, "train", functools.partial(loop.train, on_step=_interrupt_at(20)))
     with pytest.raises(KeyboardInterrupt, match="step 20"):
         zoo.get_model("mnist", "split", "smoke", progress=False)  # one process, stopped half-way
     cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "studylib", "train"]
@@ -41,7 +41,7 @@ def test_two_processes_resume_and_follow_the_one_process_run(home, monkeypatch, 
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["cache_key"] == reference.info["key"]  # rank 0 alone prints
-    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("the two-process entry was not usable"))
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("the two-process entry was not usable"))
     resumed = zoo.get_model("mnist", "split", "smoke", progress=False)
     assert resumed.info["processes"] == 2 and resumed.info["batch_per_process"] == 16
     ref_loss = [h["loss"] for h in reference.info["history"]]

@@ -70,7 +70,7 @@ def test_precision_is_recorded_not_keyed(home, monkeypatch, recwarn):
     assert exported["entries"][0]["info"]["precision"] == "bf16"
     monkeypatch.setenv("STUDYLIB_HOME", str(home / "elsewhere"))
     archive.import_archive(home / "models.tar.gz")
-    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("retrained a model the archive holds"))
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("retrained a model the archive holds"))
     for precision in config.PRECISIONS:
         loaded = zoo.get_model("mnist", "split", TINY, progress=False, precision=precision)
         assert loaded.info["precision"] == "bf16" and loaded.info["key"] == trained.info["key"]

@@ -20,7 +20,7 @@ from conftest import RunsCode
 from studylib import data
 from studylib.benchmarks import ablation
 from studylib.config import get_profile
-from studylib.training import loop, zoo
+from studylib.training import build, loop, zoo
 
 SMOKE = get_profile("smoke")
 # Smaller than smoke: these tests train a dozen models; 20 steps keep them to seconds.
@@ -52,7 +52,7 @@ def test_same_seed_gives_the_same_model(home, monkeypatch, tmp_path):
 
 def test_cached_model_is_reused_not_retrained(home, monkeypatch):
     a = zoo.get_model("cifar10", "base", TINY, progress=False)
-    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    monkeypatch.setattr(loop, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
     b = zoo.get_model("cifar10", "base", TINY, progress=False)
     assert _states_equal(a, b) and not b.training
 
@@ -74,13 +74,13 @@ def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home,
     profile = dataclasses.replace(TINY, **change)
     reference = zoo.get_model("mnist", "reweighted", profile, progress=False)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "interrupted"))
-    monkeypatch.setattr(zoo, "train", functools.partial(loop.train, on_step=_interrupt_at(17)))
+    monkeypatch.setattr(loop, "train", functools.partial(loop.train, on_step=_interrupt_at(17)))
     with pytest.raises(KeyboardInterrupt, match="step 17"):
         zoo.get_model("mnist", "reweighted", profile, progress=False)
     (entry,) = zoo.models_dir().iterdir()
     assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 17
     assert not (entry / "model.pt").exists()
-    monkeypatch.setattr(zoo, "train", loop.train)
+    monkeypatch.setattr(loop, "train", loop.train)
     resumed = zoo.get_model("mnist", "reweighted", profile, progress=False)
     assert _states_equal(reference, resumed)
     assert [h["loss"] for h in resumed.info["history"]] == [h["loss"] for h in reference.info["history"]]
@@ -107,7 +107,7 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     # The divergence is recorded: asking again reports it at once, without training again.
     assert zoo.is_settled("mnist", "base", TINY, 0) and not zoo.is_cached("mnist", "base", TINY, 0)
-    monkeypatch.setattr(zoo, "train", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(loop, "train", lambda *a, **k: pytest.fail("trained again"))
     with pytest.raises(loop.TrainingDiverged, match="step 12.*delete it to train again") as again:
         zoo.get_model("mnist", "base", TINY, progress=False)
     assert again.value.step == 12 and again.value.history == err.value.history
@@ -148,7 +148,7 @@ def test_files_whose_pickle_would_run_code_are_refused_and_run_nothing(home, tmp
     # a resume from a checkpoint that would run code: refused by the loop, nothing runs
     checkpoint = tmp_path / "checkpoint.pt"
     torch.save({"model": RunsCode(marker)}, checkpoint)
-    model = zoo.build_model("mnist", "base", TINY.arch_for("mnist"), TINY.model_kind, TINY.prior_options("base"))
+    model = build.build_model("mnist", "base", TINY.arch_for("mnist"), TINY.model_kind, TINY.prior_options("base"))
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         loop.train(
             model,
@@ -231,7 +231,7 @@ def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
 
     def run(profile, on_step=None):
         torch.manual_seed(0)
-        model = zoo.build_model("mnist", "split", profile.arch_for("mnist"))
+        model = build.build_model("mnist", "split", profile.arch_for("mnist"))
         checkpoint = tmp_path / f"{profile.ema_decay}.pt"
         loop.train(
             model, train_data, objective="split", profile=profile, total_steps=steps, ce_weight=0.1,
@@ -287,7 +287,7 @@ def test_no_crop_trains_on_the_images_as_they_are(monkeypatch, tmp_path):
 
     monkeypatch.setattr(data.ImageDataset, "batch", spy)
     for dataset, profile in [("mnist", dataclasses.replace(TINY, augment_mnist=False)), ("cifar10", TINY)]:
-        model = zoo.build_model(dataset, "base", profile.arch_for(dataset))
+        model = build.build_model(dataset, "base", profile.arch_for(dataset))
         loop.train(
             model, data.load(dataset, "train", subset=64), objective="base", profile=profile, total_steps=2,
             ce_weight=0.0, seed=0, checkpoint=tmp_path / f"{dataset}.pt", device=torch.device("cpu"), progress=False,
@@ -299,7 +299,7 @@ def test_per_level_widths_build_an_invertible_model():
     from studylib.config import Arch
 
     arch = Arch(2, 1, (8, 16))
-    model = zoo.build_model("mnist", "split", arch).eval()
+    model = build.build_model("mnist", "split", arch).eval()
     widths = [level.flows[0].flows[2].net[0].out_channels for level in model.steps]
     assert widths == [8, 16]
     x = data.load("mnist", "test", subset=4).tensors()[0]
@@ -318,7 +318,7 @@ def test_models_keep_their_convolutions_channels_last_with_the_same_numbers(kind
     from studylib.config import Arch
 
     torch.manual_seed(0)
-    model = zoo.build_model("mnist", "split", Arch(2, 2, 8), kind).eval()
+    model = build.build_model("mnist", "split", Arch(2, 2, 8), kind).eval()
     weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
     assert not all(w.is_contiguous() for w in weights)
@@ -339,7 +339,7 @@ def test_snapshots_keep_the_weights_of_their_step_along_one_run(home):
     assert profile.snapshot_steps(20) == [5, 10, 20]
     assert "snapshots" in profile.as_dict("mnist") and "snapshots" not in TINY.as_dict("mnist")
     seen = {}
-    model = zoo.build_model("mnist", "split", profile.arch_for("mnist"))
+    model = build.build_model("mnist", "split", profile.arch_for("mnist"))
     torch.manual_seed(0)
     loop.train(
         model, data.load("mnist", "train", subset=64), objective="split", profile=profile, total_steps=20,
@@ -467,7 +467,7 @@ TWO_PROCESSES = """
 import functools, os, sys, time
 from studylib.training import zoo
 
-real = zoo.train
+real = zoo.fit
 
 
 def counted(*args, **kwargs):
@@ -477,7 +477,7 @@ def counted(*args, **kwargs):
     return real(*args, **kwargs)
 
 
-zoo.train = counted
+zoo.fit = counted
 model = zoo.get_model("mnist", "base", "smoke", progress=False)
 print(model.info["sha256"])
 """

@@ -30,7 +30,8 @@ from studylib.config import (
     resolve_precision,
 )
 from studylib.measure import evaluate
-from studylib.training.zoo import build_model, get_model, spec, trained_precision
+from studylib.training.build import new_model
+from studylib.training.zoo import get_model, spec, trained_precision
 
 # One setting changed per lever, against the profile's `baseline`.
 LEVERS: dict[str, dict] = {
@@ -123,10 +124,7 @@ def images_per_second(profile: Profile, dataset: str, objective: str, iterations
     """Training images/s (forward + backward + Adam) of `profile`'s model on this machine,
     timed by the benchmark's own loop (`bench.measure`)."""
     torch.set_flush_denormal(True)
-    torch.manual_seed(0)
-    model = build_model(
-        dataset, objective, profile.arch_for(dataset), profile.model_kind, profile.prior_options(objective)
-    )
+    model = new_model(dataset, objective, profile, seed=0)
     x, y = data.load(dataset, "test", subset=profile.batch_size).tensors()
     variant = bench.flow_contender("variant", model)
     bf16 = resolve_precision("auto", torch.device("cpu"), profile.bf16) == "bf16"  # as its training will run

@@ -24,7 +24,7 @@ from studylib.book.tables import Table
 from studylib.config import Arch, cpu_capability
 from studylib.models.flows.reshape import ChannelPad
 from studylib.models.priors import ClassGaussianPrior
-from studylib.training.zoo import build_model
+from studylib.training.build import build_model
 
 SIZE, CLASSES = 32, 10
 

@@ -18,8 +18,8 @@ from studylib.book import ledger
 from studylib.book.tables import Table
 from studylib.config import PRECISIONS, check_choice, cpu_capability, device_label, get_profile, resolve_device
 from studylib.measure import evaluate
-from studylib.training.loop import train
-from studylib.training.zoo import build_model, spec
+from studylib.training.loop import fit
+from studylib.training.zoo import spec
 
 
 def results_path(profile: str, device: str) -> Path:
@@ -61,21 +61,18 @@ def probe(
     train_data = data.load(dataset, "train", seed=seed)
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     total = prof.steps_for(dataset)
-    torch.manual_seed(seed)
-    model = build_model(dataset, objective, prof.arch_for(dataset), prof.model_kind, prof.prior_options(objective))
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     with tempfile.TemporaryDirectory() as folder:
-        result = train(
-            model,
+        model, result = fit(
+            dataset,
+            objective,
+            prof,
+            seed,
+            model_spec["ce_weight"],
             train_data,
-            objective=objective,
-            profile=prof,
-            total_steps=total,
-            ce_weight=model_spec["ce_weight"],
-            seed=seed,
-            checkpoint=Path(folder) / "checkpoint.pt",
-            device=dev,
+            Path(folder) / "checkpoint.pt",
+            dev,
             progress=progress,
             snapshot_dir=Path(folder),
             budget_seconds=60 * minutes,

@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from studylib.models.flows.actnorm import ActNorm
 from studylib.models.gan import Discriminator, gan_losses
 from studylib.progress import bar as tqdm
 from studylib.training import distributed
+from studylib.training.build import new_model
 from studylib.training.objectives import loss_and_stats
 
 
@@ -118,6 +120,252 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
+@dataclass
+class Batch:
+    """One step's batch: this process's slice of the global batch and of the padding noise
+    (None in one process, where the flow draws its own)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    noise: torch.Tensor | None
+    step: int
+
+    def padding(self, model: ConditionalGlow) -> contextlib.AbstractContextManager:
+        """The flow's channel padding draws from the global batch's noise under torchrun."""
+        return model.pad.given(self.noise) if self.noise is not None else contextlib.nullcontext()
+
+
+class AdversarialTerm:
+    """Hybrid adversarial training: (1 - w) x the objective on the batch plus w x the
+    objective on its PGD-attacked copy (`attacked_batch`), w = `profile.adversarial_weight`."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+
+    def __call__(self, batch: Batch, loss: torch.Tensor, stats: dict) -> tuple[torch.Tensor, dict]:
+        t = self.trainer
+        with t.autocast, batch.padding(t.model):
+            attacked = attacked_batch(t.model, batch.x, batch.y, t.objective, t.profile, t.seed + batch.step)
+            adv_pxy, adv_logits = t.net(attacked)
+        adv_loss, adv_stats = loss_and_stats(adv_pxy, adv_logits, batch.y, t.objective, t.ce_weight, t.model.n_dims)
+        w = t.profile.adversarial_weight
+        stats = {**stats, "loss": (1 - w) * stats["loss"] + w * adv_stats["loss"], "adv_bpd": adv_stats["bpd"]}
+        return (1 - w) * loss + w * adv_loss, stats
+
+    def after_step(self) -> None:
+        """Nothing of its own to update."""
+
+    def state(self) -> dict:
+        return {}
+
+    def load(self, state: dict) -> None:
+        """Nothing of its own to restore."""
+
+
+class GanTerm:
+    """Flow-GAN: the objective plus w x the generator loss of a discriminator trained
+    alongside (one Adam step after the flow's), w = `profile.gan_weight`."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.disc = Discriminator(trainer.data.channels, trainer.model.num_classes).to(trainer.device)
+        self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=trainer.profile.lr, betas=(0.5, 0.999))
+        self.disc_loss: torch.Tensor | None = None
+
+    def __call__(self, batch: Batch, loss: torch.Tensor, stats: dict) -> tuple[torch.Tensor, dict]:
+        w = self.trainer.profile.gan_weight
+        with self.trainer.autocast:
+            gen_loss, self.disc_loss = gan_losses(self.trainer.model, self.disc, batch.x, batch.y)
+        stats = {**stats, "loss": stats["loss"] + w * gen_loss.item()}
+        stats |= {"gan_generator": gen_loss.item(), "gan_discriminator": self.disc_loss.item()}
+        return loss + w * gen_loss, stats
+
+    def after_step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.disc_loss.backward()
+        self.optimizer.step()
+
+    def state(self) -> dict:
+        return {"disc": self.disc.state_dict(), "disc_opt": self.optimizer.state_dict()}
+
+    def load(self, state: dict) -> None:
+        self.disc.load_state_dict(state["disc"])
+        self.optimizer.load_state_dict(state["disc_opt"])
+
+
+class Trainer:
+    """What one training run holds (model, optimiser, EMA, loss terms, the batch generator,
+    the logged curve) and its one step; `train` runs it and handles what happens between
+    steps. Under torchrun every rank draws the same global batch and trains on its slice."""
+
+    def __init__(
+        self,
+        model: ConditionalGlow,
+        data: ImageDataset,
+        objective: str,
+        profile: Profile,
+        ce_weight: float,
+        seed: int,
+        device: torch.device,
+        precision: str,
+    ):
+        self.rank, self.size = distributed.world()
+        if profile.batch_size % self.size:
+            raise ValueError(f"batch size {profile.batch_size} does not split over {self.size} processes")
+        if profile.gan_weight > 0 and self.size > 1:
+            raise ValueError("Flow-GAN training (gan_weight > 0) runs in one process, not under torchrun")
+        self.model, self.data, self.objective, self.profile = model, data, objective, profile
+        self.ce_weight, self.seed, self.device = ce_weight, seed, device
+        share = profile.batch_size // self.size
+        self.part = slice(self.rank * share, (self.rank + 1) * share)
+        model.to(device).train()
+        self.net = distributed.wrap(model, device)
+        self.forward = torch.compile(self.net) if profile.compile else self.net  # the objective's pass only
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
+        self.ema = averaged(model, profile.ema_decay)
+        self.adversarial = AdversarialTerm(self) if profile.adversarial_weight > 0 else None
+        self.gan = GanTerm(self) if profile.gan_weight > 0 else None
+        self.augment = profile.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
+        self.batches = torch.Generator().manual_seed(seed)
+        self.step, self.history, self.window, self.seconds = 0, [], [], 0.0
+        self.precision = resolve_precision(precision, device, profile.bf16)
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    @property
+    def terms(self) -> list[AdversarialTerm | GanTerm]:
+        """The loss terms beyond the objective, in the order they are added."""
+        return [t for t in (self.adversarial, self.gan) if t is not None]
+
+    def state(self) -> dict:
+        """Everything a resumed run needs to continue exactly (the checkpoint's contents)."""
+        cuda = self.device.type == "cuda"
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "disc": None,
+            "disc_opt": None,
+            **(self.gan.state() if self.gan is not None else {}),
+            "batches": self.batches.get_state(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "step": self.step,
+            "history": self.history,
+            "window": self.window,
+            "seconds": self.seconds,
+        }
+
+    def resume(self, checkpoint: Path) -> None:
+        """Continue from `checkpoint` where it exists; else start the seeded run."""
+        if checkpoint.exists():
+            self.load(load_safely(checkpoint, self.device))
+        else:
+            torch.manual_seed(self.seed)
+
+    def load(self, state: dict) -> None:
+        """Continue from `state()` as saved by an earlier run."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        for term in self.terms:
+            term.load(state)
+        self.batches.set_state(state["batches"])
+        torch.set_rng_state(state["rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.step, self.history, self.window = state["step"], state["history"], state["window"]
+        self.seconds = state["seconds"]
+
+    def draw(self) -> Batch:
+        """The next global batch (and, under torchrun, its padding noise), sliced to this process."""
+        index = torch.randint(len(self.data), (self.profile.batch_size,), generator=self.batches)
+        x, y = self.data.batch(index, self.batches, self.augment)
+        x, y = x.to(self.device), y.to(self.device)
+        if self.size == 1:
+            return Batch(x, y, None, self.step)
+        noise = torch.rand(x.shape).to(self.device)
+        if not all(bool(m.initialized) for m in self.model.modules() if isinstance(m, ActNorm)):
+            with torch.no_grad(), self.model.pad.given(noise):
+                self.model(x)  # ActNorm's data-dependent init from the global batch, as in one process
+        return Batch(x[self.part], y[self.part], noise[self.part], self.step)
+
+    def one_step(self, lr: float, interrupted: bool) -> tuple[dict, float, bool]:
+        """One optimiser step at learning rate `lr`: (the batch's statistics, the gradient
+        norm before clipping, whether any process was interrupted). The parameters are
+        updated only when the loss and the gradient are finite."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = self.draw()
+        with self.autocast, batch.padding(self.model):
+            log_pxy, logits = self.forward(batch.x)
+        loss, stats = loss_and_stats(log_pxy, logits, batch.y, self.objective, self.ce_weight, self.model.n_dims)
+        for term in self.terms:
+            loss, stats = term(batch, loss, stats)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.profile.clip_grad_norm).item()
+        if self.size > 1:  # the global batch's statistics, and a Ctrl-C seen by any rank stops all
+            *values, hit = distributed.mean([*stats.values(), float(interrupted)], self.device)
+            stats, interrupted = dict(zip(stats, values, strict=True)), hit > 0
+        if math.isfinite(stats["loss"]) and math.isfinite(grad_norm):
+            self.optimizer.step()
+            for term in self.terms:
+                term.after_step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+        return stats, grad_norm, interrupted
+
+    def count(self, stats: dict, seconds: float) -> None:
+        """A step done in `seconds`: its statistics join the window of the next log entry."""
+        self.step += 1
+        self.seconds += seconds
+        self.window.append(stats)
+
+    def log(self, lr: float, bar: tqdm) -> None:
+        """Append the mean of the steps since the last entry to the curve and show it."""
+        mean = {k: sum(w[k] for w in self.window) / len(self.window) for k in self.window[0]}
+        self.history.append({"step": self.step, "lr": lr, "seconds": self.seconds, **mean})
+        bar.set_postfix(loss=f"{mean['loss']:.3f}", bpd=f"{mean['bpd']:.2f}", acc=f"{mean['acc']:.2f}")
+        self.window.clear()
+
+
+@dataclass
+class Saves:
+    """What a run writes between steps, from rank 0 only: the evaluation weights (the EMA's
+    when there is one) at `steps` to `folder`/snapshot-<step>.pt, and the checkpoint every
+    `every` steps and on Ctrl-C."""
+
+    checkpoint: Path
+    folder: Path | None
+    steps: set[int]
+    every: int
+
+    def __post_init__(self):
+        if self.steps and self.folder is None:
+            raise ValueError("the profile asks for snapshots but no snapshot_dir was given")
+
+    def after(self, run: Trainer, interrupted: bool) -> None:
+        if not distributed.is_main():
+            return
+        if run.step in self.steps:
+            weights = evaluation_weights(run.model, run.ema)
+            save_atomic({"step": run.step, "state_dict": weights}, self.folder / f"snapshot-{run.step}.pt")
+        if run.step % self.every == 0 or interrupted:
+            save_atomic(run.state(), self.checkpoint)
+
+
+def _diverged(trainer: Trainer, stats: dict, grad_norm: float, checkpoint: Path) -> TrainingDiverged:
+    """The error for a non-finite loss or gradient, carrying the curve so far."""
+    kept = f"the last good checkpoint ({checkpoint}) is kept" if checkpoint.exists() else "no checkpoint yet"
+    return TrainingDiverged(
+        f"non-finite loss or gradient at step {trainer.step} (loss {stats['loss']}, grad norm {grad_norm}); "
+        f"{kept}. Try a lower learning rate or a smaller clipping norm.",
+        step=trainer.step,
+        history=trainer.history,
+    )
+
+
 def train(
     model: ConditionalGlow,
     data: ImageDataset,
@@ -135,175 +383,75 @@ def train(
     budget_seconds: float | None = None,
     precision: str = "auto",
 ) -> dict:
-    """Train `model` in place for `total_steps`, resuming from `checkpoint` when it exists,
-    in `precision` (`config.resolve_precision`: auto is bf16 only where it is native).
-
-    Under torchrun every rank draws the same global batch (and padding noise) and trains on
-    its 1/N slice with DistributedDataParallel, so N processes follow the one-process run;
-    rank 0 alone writes the checkpoint.
-
-    With `profile.ema_decay` > 0 the model ends with the moving average of its weights.
-    With `profile.gan_weight` w > 0 it trains as a conditional Flow-GAN: the objective plus
-    w x the generator loss of a discriminator trained alongside (kept in the checkpoint,
-    dropped with it at the end).
-    At each of `profile.snapshot_steps` the weights used for evaluation (the EMA's when
-    there is one) are saved to `snapshot_dir`/snapshot-<step>.pt as {"step", "state_dict"}.
-    With `budget_seconds` training stops after the first step past that many seconds (a probe
-    of the run's start at its own learning-rate schedule; `studylib probe`).
-    Returns {"history": [...], "train_seconds": s, "steps": n, "precision": "fp32" | "bf16"}.
-    Ctrl-C saves a checkpoint and re-raises KeyboardInterrupt; rerunning continues to the
-    same result as an uninterrupted run."""
+    """Train `model` in place for `total_steps` (a `Trainer`), resuming from `checkpoint`
+    when it exists, in `precision` (bf16 only where native), logging every `log_every` steps
+    and writing `Saves`; with `budget_seconds` it stops after the first step past that many
+    seconds (`studylib probe`). Ctrl-C saves a checkpoint and re-raises KeyboardInterrupt; a
+    rerun continues to the same result. The model ends in eval mode with the evaluation
+    weights. Returns {"history", "train_seconds", "steps", "batch_per_process", "precision"}."""
     torch.set_flush_denormal(True)
-    rank, size = distributed.world()
-    if profile.batch_size % size:
-        raise ValueError(f"batch size {profile.batch_size} does not split over {size} processes")
-    if budget_seconds is not None and size > 1:
+    if budget_seconds is not None and distributed.world()[1] > 1:
         raise ValueError("a time budget (budget_seconds) runs in one process, not under torchrun")
-    part = slice(rank * profile.batch_size // size, (rank + 1) * profile.batch_size // size)
-    model.to(device).train()
-    net = distributed.wrap(model, device)
-    forward = torch.compile(net) if profile.compile else net  # the objective's pass only
-    optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
-    ema = averaged(model, profile.ema_decay)
-    disc, disc_opt = None, None
-    if profile.gan_weight > 0:
-        if size > 1:
-            raise ValueError("Flow-GAN training (gan_weight > 0) runs in one process, not under torchrun")
-        disc = Discriminator(data.channels, model.num_classes).to(device)
-        disc_opt = torch.optim.Adam(disc.parameters(), lr=profile.lr, betas=(0.5, 0.999))
-    augment = profile.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
-    batches = torch.Generator().manual_seed(seed)
-    step, history, window, seconds = 0, [], [], 0.0
-    if checkpoint.exists():
-        state = load_safely(checkpoint, device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        if disc is not None:
-            disc.load_state_dict(state["disc"])
-            disc_opt.load_state_dict(state["disc_opt"])
-        batches.set_state(state["batches"])
-        torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        step, history, window, seconds = state["step"], state["history"], state["window"], state["seconds"]
-    else:
-        torch.manual_seed(seed)
-
-    def save() -> None:
-        if not distributed.is_main():
-            return
-        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "disc": disc.state_dict() if disc is not None else None,
-            "disc_opt": disc_opt.state_dict() if disc is not None else None,
-            "batches": batches.get_state(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": cuda_rng,
-            "step": step,
-            "history": history,
-            "window": window,
-            "seconds": seconds,
-        }
-        save_atomic(state, checkpoint)
-
-    snapshot_steps = set(profile.snapshot_steps(total_steps))
-    if snapshot_steps and snapshot_dir is None:
-        raise ValueError("the profile asks for snapshots but no snapshot_dir was given")
-
-    def snapshot() -> None:
-        if distributed.is_main():
-            weights = evaluation_weights(model, ema)
-            save_atomic({"step": step, "state_dict": weights}, snapshot_dir / f"snapshot-{step}.pt")
-
-    precision = resolve_precision(precision, device, profile.bf16)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    shown = progress and distributed.is_main()
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {data.name}/{objective} in {precision}", disable=not shown)
+    run = Trainer(model, data, objective, profile, ce_weight, seed, device, precision)
+    saves = Saves(checkpoint, snapshot_dir, set(profile.snapshot_steps(total_steps)), profile.checkpoint_every)
+    run.resume(checkpoint)
+    title, shown = f"train {data.name}/{objective} in {run.precision}", progress and distributed.is_main()
+    bar = tqdm(total=total_steps, initial=run.step, desc=title, disable=not shown)
     with _deferred_interrupt() as interrupt, bar:
-        while step < total_steps:
+        while run.step < total_steps:
             started = time.perf_counter()
-            lr = learning_rate(step, profile, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            index = torch.randint(len(data), (profile.batch_size,), generator=batches)
-            x, y = data.batch(index, batches, augment)
-            x, y = x.to(device), y.to(device)
-            noise = torch.rand(x.shape).to(device) if size > 1 else None  # the one-process draw
-            if size > 1 and not all(bool(m.initialized) for m in model.modules() if isinstance(m, ActNorm)):
-                with torch.no_grad(), model.pad.given(noise):
-                    model(x)  # ActNorm's data-dependent init from the global batch, as in one process
-            with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():
-                log_pxy, logits = forward(x[part])
-            loss, stats = loss_and_stats(log_pxy, logits, y[part], objective, ce_weight, model.n_dims)
-            if profile.adversarial_weight > 0:  # hybrid adversarial training
-                with autocast, model.pad.given(noise[part]) if size > 1 else contextlib.nullcontext():
-                    attacked = attacked_batch(model, x[part], y[part], objective, profile, seed + step)
-                    adv_pxy, adv_logits = net(attacked)
-                adv_loss, adv_stats = loss_and_stats(adv_pxy, adv_logits, y[part], objective, ce_weight, model.n_dims)
-                w = profile.adversarial_weight
-                loss = (1 - w) * loss + w * adv_loss
-                stats = {**stats, "loss": (1 - w) * stats["loss"] + w * adv_stats["loss"], "adv_bpd": adv_stats["bpd"]}
-            if disc is not None:  # Flow-GAN: the flow also tries to fool the discriminator
-                with autocast:
-                    gen_loss, disc_loss = gan_losses(model, disc, x, y)
-                loss = loss + profile.gan_weight * gen_loss
-                stats = {**stats, "loss": stats["loss"] + profile.gan_weight * gen_loss.item()}
-                stats |= {"gan_generator": gen_loss.item(), "gan_discriminator": disc_loss.item()}
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), profile.clip_grad_norm).item()
-            if size > 1:  # the global batch's statistics, and a Ctrl-C seen by any rank stops all
-                *values, hit = distributed.mean([*stats.values(), float(interrupt["hit"])], device)
-                stats, interrupt["hit"] = dict(zip(stats, values, strict=True)), hit > 0
+            lr = learning_rate(run.step, profile, total_steps)
+            stats, grad_norm, interrupt["hit"] = run.one_step(lr, interrupt["hit"])
             if not (math.isfinite(stats["loss"]) and math.isfinite(grad_norm)):
-                kept = (
-                    f"the last good checkpoint ({checkpoint}) is kept" if checkpoint.exists() else "no checkpoint yet"
-                )
-                raise TrainingDiverged(
-                    f"non-finite loss or gradient at step {step} (loss {stats['loss']}, grad norm {grad_norm}); "
-                    f"{kept}. Try a lower learning rate or a smaller clipping norm.",
-                    step=step,
-                    history=history,
-                )
-            optimizer.step()
-            if disc is not None:
-                disc_opt.zero_grad(set_to_none=True)
-                disc_loss.backward()
-                disc_opt.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            step += 1
-            seconds += time.perf_counter() - started
-            window.append({**stats, "grad_norm": grad_norm})
-            spent = budget_seconds is not None and seconds >= budget_seconds
-            if step % profile.log_every == 0 or step == total_steps or spent:
-                mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
-                history.append({"step": step, "lr": lr, "seconds": seconds, **mean})
-                bar.set_postfix(loss=f"{mean['loss']:.3f}", bpd=f"{mean['bpd']:.2f}", acc=f"{mean['acc']:.2f}")
-                window.clear()
+                raise _diverged(run, stats, grad_norm, checkpoint)
+            run.count({**stats, "grad_norm": grad_norm}, time.perf_counter() - started)
+            spent = budget_seconds is not None and run.seconds >= budget_seconds
+            if run.step % profile.log_every == 0 or run.step == total_steps or spent:
+                run.log(lr, bar)
             bar.update(1)
             if on_step is not None:
-                on_step(step)
-            if step in snapshot_steps:
-                snapshot()
-            if step % profile.checkpoint_every == 0 or interrupt["hit"]:
-                save()
+                on_step(run.step)
+            saves.after(run, interrupt["hit"])
             if interrupt["hit"]:
-                raise KeyboardInterrupt(f"training interrupted at step {step}; checkpoint saved to {checkpoint}")
+                raise KeyboardInterrupt(f"training interrupted at step {run.step}; checkpoint saved to {checkpoint}")
             if spent:
                 break
-    model.load_state_dict(evaluation_weights(model, ema))
+    model.load_state_dict(evaluation_weights(model, run.ema))
     model.eval()
-    per_process = profile.batch_size // size
     return {
-        "history": history,
-        "train_seconds": seconds,
-        "steps": step,
-        "batch_per_process": per_process,
-        "precision": precision,
+        "history": run.history,
+        "train_seconds": run.seconds,
+        "steps": run.step,
+        "batch_per_process": profile.batch_size // run.size,
+        "precision": run.precision,
     }
+
+
+def fit(
+    dataset: str,
+    objective: str,
+    profile: Profile,
+    seed: int,
+    ce_weight: float,
+    data: ImageDataset,
+    checkpoint: Path,
+    device: torch.device,
+    **options,
+) -> tuple[ConditionalGlow, dict]:
+    """`profile`'s model for `dataset` and `objective`, drawn from `seed` (`build.new_model`)
+    and trained on `data` for the profile's steps (`train`, with its `options`): the one way
+    the cache, the probe and the ablation build and train a model. Returns (model, record)."""
+    model = new_model(dataset, objective, profile, seed)
+    record = train(
+        model,
+        data,
+        objective=objective,
+        profile=profile,
+        total_steps=profile.steps_for(dataset),
+        ce_weight=ce_weight,
+        seed=seed,
+        checkpoint=checkpoint,
+        device=device,
+        **options,
+    )
+    return model, record

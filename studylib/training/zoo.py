@@ -20,15 +20,12 @@ from pathlib import Path
 import torch
 
 from studylib import data, paths
-from studylib.config import PRECISIONS, Arch, Profile, check_choice, family, get_profile, resolve_device
-from studylib.models.flows import FLOWS, ConditionalGlow
-from studylib.models.pixelcnn import ConditionalPixelCNN
+from studylib.config import PRECISIONS, Profile, check_choice, get_profile, resolve_device
+from studylib.models.flows import ConditionalGlow
 from studylib.training import distributed
-from studylib.training.loop import TrainingDiverged, load_safely, save_atomic, train
-from studylib.training.objectives import num_classes, prior_for
-
-# Every model family the cache can hold, by the name its saved config carries.
-MODELS = {**FLOWS, "pixelcnn": ConditionalPixelCNN}
+from studylib.training.build import from_config
+from studylib.training.loop import TrainingDiverged, fit, load_safely, save_atomic
+from studylib.training.objectives import prior_for
 
 # Bump when a change to the model or training code changes what a cached model would be.
 MODEL_VERSION = 1
@@ -81,38 +78,8 @@ def models_dir() -> Path:
     return paths.home() / "models"
 
 
-def build_model(
-    dataset: str, objective: str, arch: Arch, kind: str = "glow", prior_options: dict | None = None
-) -> ConditionalGlow:
-    """An untrained model of `kind` (GLOW, RealNVP, or the conditional PixelCNN++) for
-    `dataset` with the objective's prior and its options (appendix C's robust families,
-    label smoothing); uses the global torch RNG."""
-    channels = 3 if family(dataset) == "cifar10" else 1
-    return _construct(kind, channels, num_classes(objective), arch, prior_for(objective), prior_options=prior_options)
-
-
-def _construct(kind: str, *args, **kwargs) -> ConditionalGlow:
-    """A model of `kind` with its convolution weights in channels_last: oneDNN's CPU
-    convolutions train 10-20 % faster on them here (bf16 and float32, `studylib bench`)."""
-    return MODELS[kind](*args, **kwargs).to(memory_format=torch.channels_last)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _from_config(config: dict) -> ConditionalGlow:
-    cfg = dict(config)
-    kind = cfg.get("kind", "glow")  # entries saved before RealNVP existed are GLOWs
-    return _construct(
-        kind,
-        cfg["in_channels"],
-        cfg["num_classes"],
-        Arch(*cfg["arch"]),
-        cfg["prior"],
-        cfg["size"],
-        cfg.get("prior_options"),
-    )
 
 
 def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
@@ -122,7 +89,7 @@ def _load_entry(folder: Path, device: torch.device) -> ConditionalGlow:
         if expected != _sha256(weights):
             raise CorruptEntry(f"checksum mismatch for {weights}")
         saved = load_safely(weights, device)
-        model = _from_config(saved["config"])
+        model = from_config(saved["config"])
         model.load_state_dict(saved["state_dict"])
     except CorruptEntry:
         raise
@@ -289,19 +256,16 @@ def _train_entry(
         (folder / "spec.json").write_text(json.dumps(model_spec, indent=2, sort_keys=True))
         _discard_if_unreadable(checkpoint)
     distributed.barrier()
-    torch.manual_seed(seed)
-    model = build_model(dataset, objective, prof.arch_for(dataset), prof.model_kind, prof.prior_options(objective))
     try:
-        result = train(
-            model,
+        model, result = fit(
+            dataset,
+            objective,
+            prof,
+            seed,
+            model_spec["ce_weight"],
             train_data,
-            objective=objective,
-            profile=prof,
-            total_steps=prof.steps_for(dataset),
-            ce_weight=model_spec["ce_weight"],
-            seed=seed,
-            checkpoint=checkpoint,
-            device=dev,
+            checkpoint,
+            dev,
             progress=progress,
             snapshot_dir=folder,
             precision=precision,
@@ -344,7 +308,7 @@ def get_snapshots(
         path = folder / f"snapshot-{step}.pt"
         try:
             saved = load_safely(path, where)
-            model = _from_config(final.config)
+            model = from_config(final.config)
             model.load_state_dict(saved["state_dict"])
         except Exception as err:
             raise CorruptEntry(f"cannot read snapshot {path} ({err}); delete {folder} to retrain the run") from err
