@@ -122,8 +122,9 @@ def test_boundary_comparison_counts_both_attacks_on_the_same_images(home):
 
     model = zoo.get_model("mnist", "split", "smoke", progress=False)
     x, y = data.load("mnist", "test", subset=4).tensors()
-    theirs, ours = reference_attacks.boundary_vs_foolbox(model, x, y, eps=1.5, steps=20)
-    assert theirs["images"] == ours["images"] == 4
+    theirs, ours, hop = reference_attacks.boundary_vs_foolbox(model, x, y, eps=1.5, steps=20, hsj_steps=2)
+    assert theirs["images"] == ours["images"] == hop["images"] == 4
+    assert hop["attack"] == "foolbox HopSkipJumpAttack" and hop["images_scored"] >= 4 * 50  # one gradient estimate
     assert theirs["model_calls"] > 0 and theirs["images_scored"] >= 4 * 20
     assert ours["images_scored"] <= theirs["images_scored"] // 3 + 4  # a third of foolbox's queries
     assert 0 <= ours["success_within_eps"] <= 100

@@ -81,6 +81,7 @@ def _bench_foolbox_runs_chapter_4s_comparison_on(home, out):
     assert names == [
         "foolbox BoundaryAttack",
         "studylib boundary_attack",
+        "foolbox HopSkipJumpAttack",
         "foolbox L2CarliniWagnerAttack",
         "studylib cw_l2",
         "foolbox DDN",

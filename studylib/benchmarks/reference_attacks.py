@@ -17,6 +17,8 @@ from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
 from studylib.book import ledger
 
+HSJ_STEPS = 10  # about as many model queries per image as BoundaryAttack's 1000 steps
+
 
 def results_path(dataset: str, profile: str) -> Path:
     """Where `studylib bench --foolbox` records its rows for a dataset's split model."""
@@ -24,23 +26,28 @@ def results_path(dataset: str, profile: str) -> Path:
 
 
 class _Counting(nn.Module):
-    """A flow's class scores log p(x|y), counting model calls and images scored."""
+    """A flow's class scores log p(x|y), counting model calls and images scored; `shift` is
+    added to each input first (foolbox's HopSkipJump clips its probes to [0, 1] whatever the
+    model's bounds, so it sees our [-0.5, 0.5] images shifted by +0.5 and the flow -0.5)."""
 
-    def __init__(self, flow: nn.Module):
+    def __init__(self, flow: nn.Module, shift: float = 0.0):
         super().__init__()
-        self.flow, self.calls, self.images = flow, 0, 0
+        self.flow, self.shift, self.calls, self.images = flow, shift, 0, 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         self.images += len(x)
-        return self.flow.log_prob(x)
+        return self.flow.log_prob(x + self.shift)
 
 
-def boundary_vs_foolbox(flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> list[dict]:
-    """foolbox's BoundaryAttack (`steps` steps, started by its default blended-noise search)
-    and then ours (early stop within `eps`) with a third of foolbox's model queries per
-    image, on the same flow and the images whose noise start foolbox finds (a weak model
-    can call every noise image one class): success within `eps`, model calls, images
+def boundary_vs_foolbox(
+    flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, hsj_steps: int = HSJ_STEPS
+) -> list[dict]:
+    """foolbox's BoundaryAttack (`steps` steps, started by its default blended-noise search),
+    ours (early stop within `eps`) with a third of foolbox's model queries per image, and
+    foolbox's HopSkipJump (`hsj_steps` gradient estimates of at most 100 queries each) from
+    the same starts, on the same flow and the images whose noise start foolbox finds (a weak
+    model can call every noise image one class): success within `eps`, model calls, images
     scored, seconds."""
     import foolbox as fb
 
@@ -71,7 +78,13 @@ def boundary_vs_foolbox(flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     result = boundary_attack(target, x, y, max_queries=budget, eps=eps, progress=False)
     ok = result.success & (result.l2 <= eps)
     ours = _boundary_row("studylib boundary_attack", ok, counting, start, f"{budget} queries per image")
-    return [theirs, ours]
+    counting = _Counting(flow, shift=-0.5).eval()
+    start = time.perf_counter()
+    hsj = fb.attacks.HopSkipJumpAttack(steps=hsj_steps, initial_gradient_eval_steps=50, max_gradient_eval_steps=100)
+    shifted = fb.PyTorchModel(counting, bounds=(0.0, 1.0))
+    _, _, success = hsj(shifted, x + 0.5, y, epsilons=[eps], starting_points=starts + 0.5)
+    hop = _boundary_row("foolbox HopSkipJumpAttack", success[0], counting, start, f"{hsj_steps} steps")
+    return [theirs, ours, hop]
 
 
 def _boundary_row(name: str, success: torch.Tensor, counting: _Counting, start: float, budget: str) -> dict:

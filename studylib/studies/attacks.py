@@ -554,21 +554,24 @@ def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarr
 
 def roc_figure(table: Table2):
     """ROC curves of the likelihood detector, clean test images against each attack's
-    fooling examples, continuous (solid) and 8-bit (dashed), one panel per model."""
-    fig, axes = plt.subplots(1, len(table.outcomes), figsize=(5.5 * len(table.outcomes), 4.2), squeeze=False)
+    fooling examples, continuous (solid) and 8-bit (dashed), one panel per model; the
+    legend gives each curve's AUROC with its 95 % bootstrap interval."""
+    fig, axes = plt.subplots(1, len(table.outcomes), figsize=(6.5 * len(table.outcomes), 5.5), squeeze=False)
     for ax, (objective, outcomes) in zip(axes[0], table.outcomes.items(), strict=True):
         clean = table.clean[objective].numpy()
         for attack in outcomes:
             color = None
             for out, style in ((outcomes[attack], "-"), (table.grid[objective][attack], "--")):
                 fooled = out.nll[torch.isfinite(out.result.fooled_l2)].numpy()
-                if len(fooled):
+                if len(fooled) > 1:
                     fpr, tpr = roc_curve(clean, fooled)
-                    (line,) = ax.plot(fpr, tpr, style, color=color, label=attack if style == "-" else None)
+                    area = tables.estimate(*auroc(clean, fooled), digits=2)
+                    label = f"{attack}{'' if style == '-' else ', 8-bit'}: {area}"
+                    (line,) = ax.plot(fpr, tpr, style, color=color, label=label)
                     color = line.get_color()
         ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
         ax.set(xlabel="clean images flagged", ylabel="adversarial examples flagged", title=objective)
-    axes[0][0].legend(fontsize="small")
+        ax.legend(fontsize="x-small", title="AUROC [95 %]", title_fontsize="x-small")
     fig.tight_layout()
     return fig
 
