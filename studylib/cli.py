@@ -173,6 +173,7 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
 
 
 def _cache(args: argparse.Namespace) -> None:
+    from studylib import storage
     from studylib.book import runner
     from studylib.training import archive, memo, zoo
 
@@ -183,7 +184,7 @@ def _cache(args: argparse.Namespace) -> None:
         if not args.file:
             raise ValueError("cache import needs the archive: studylib cache import FILE")
         imported, kept = archive.import_archive(Path(args.file), replace=args.replace)
-        print(f"imported {len(imported)} models into {zoo.models_dir()}; kept {len(kept)} already there")
+        print(f"imported {len(imported)} models into {storage.models_dir()}; kept {len(kept)} already there")
         for key in kept:
             print(f"  kept {key} (--replace to overwrite it)")
         return
@@ -199,7 +200,7 @@ def _cache(args: argparse.Namespace) -> None:
         _clear(entries, chosen, args.yes)
         return
     if not entries:
-        print(f"no trained models in {zoo.models_dir()}" + (" match the selection" if chosen else ""))
+        print(f"no trained models in {storage.models_dir()}" + (" match the selection" if chosen else ""))
     for entry in entries:
         if (entry / "model.pt").exists():
             state = f"trained ({archive.trained_in(entry)})"
@@ -209,7 +210,7 @@ def _cache(args: argparse.Namespace) -> None:
             state = "in progress (checkpoint)"
         print(f"{entry.name:48s} {state:28s} {_mib(entry):7.1f} MiB  {archive.origin(entry)}")
     if not chosen:
-        print(f"{len(memo.stored_results())} memoised results in {memo.results_dir()}")
+        print(f"{len(memo.stored_results())} memoised results in {storage.memo_dir()}")
 
 
 def _mib(entry: Path) -> float:
@@ -356,6 +357,7 @@ def _probe(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from studylib.benchmarks import probe
+    from studylib.book import ledger
     from studylib.config import resolve_device
 
     device = resolve_device(args.device)  # a missing GPU is refused before the data are read
@@ -370,7 +372,7 @@ def _probe(args: argparse.Namespace) -> None:
         precision=args.precision,
     )
     out = Path(args.out) if args.out else probe.results_path(args.profile, device.type)
-    rows = json.loads(out.read_text()) if out.exists() else []
+    rows = ledger.read_recorded(out)  # the committed rows, where this folder has none yet
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([*rows, row], indent=1))
     print(json.dumps(row, indent=2))

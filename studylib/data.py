@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from studylib import paths
+from studylib import storage
 from studylib.config import DATASETS, check_choice
 
 SPLITS = ("train", "test")
@@ -42,7 +42,7 @@ class DataError(RuntimeError):
 
 
 def _source_folder():
-    folder = paths.data_dir()
+    folder = storage.data_dir()
     if folder is not None and not folder.is_dir():
         raise DataError(f"STUDYLIB_DATA={folder} is not a folder; {HOW_TO_SET}")
     return folder
@@ -56,7 +56,7 @@ def _mnist(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if folder is not None:
             ds = MNIST(str(folder), train=train, download=False)
         else:
-            ds = MNIST(str(paths.home() / "data"), train=train, download=True)
+            ds = MNIST(str(storage.home() / "data"), train=train, download=True)
     except (RuntimeError, OSError) as err:
         raise DataError(f"could not read MNIST ({err}); {HOW_TO_SET}") from err
     images = F.pad(ds.data.unsqueeze(1), (2, 2, 2, 2))  # zero-pad 28x28 -> 32x32
@@ -76,7 +76,7 @@ def _cifar10(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.datasets import CIFAR10
 
         try:
-            ds = CIFAR10(str(paths.home() / "data"), train=train, download=True)
+            ds = CIFAR10(str(storage.home() / "data"), train=train, download=True)
         except (RuntimeError, OSError) as err:
             raise DataError(f"could not download CIFAR-10 ({err}); {HOW_TO_SET}") from err
         images, labels = ds.data, np.asarray(ds.targets)
@@ -109,7 +109,7 @@ def _raw(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         return _mnist(train)
     if dataset == "cifar10":
         return _cifar10(train)
-    stored = paths.home() / "data" / f"{dataset}-{split}-v{BG_VERSION}.pt"
+    stored = storage.home() / "data" / f"{dataset}-{split}-v{BG_VERSION}.pt"
     with contextlib.suppress(Exception):  # missing or unreadable: built again below
         kept = torch.load(stored, weights_only=True)
         return kept["images"], kept["labels"]

@@ -17,6 +17,7 @@ import pytest
 import torch
 from conftest import RunsCode
 
+from studylib import storage
 from studylib.cli import main
 from studylib.config import get_profile, resolve_precision
 from studylib.training import archive, zoo
@@ -61,10 +62,10 @@ def _manifest(members: dict[str, bytes]) -> dict:
 
 
 def _refused(path: pathlib.Path, reason: str) -> None:
-    before = sorted(p.name for p in zoo.models_dir().iterdir())
+    before = sorted(p.name for p in storage.models_dir().iterdir())
     with pytest.raises(archive.ArchiveRefused, match=reason):
         archive.import_archive(path, replace=True)
-    assert sorted(p.name for p in zoo.models_dir().iterdir()) == before  # nothing written
+    assert sorted(p.name for p in storage.models_dir().iterdir()) == before  # nothing written
 
 
 def test_export_then_import_into_a_fresh_cache_needs_no_training(exported, tmp_path, monkeypatch):
@@ -80,7 +81,7 @@ def test_export_then_import_into_a_fresh_cache_needs_no_training(exported, tmp_p
     monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("trained instead of using the import"))
     model = zoo.get_model("mnist", "base", TINY, progress=False)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
-    assert archive.origin(zoo.models_dir() / key).startswith(f"imported from {out.resolve()}")
+    assert archive.origin(storage.models_dir() / key).startswith(f"imported from {out.resolve()}")
     assert archive.import_archive(out) == ([], [key])  # already there: kept
     assert archive.import_archive(out, replace=True) == ([key], [])
 
@@ -138,7 +139,7 @@ def test_a_model_file_that_would_run_code_is_refused_and_runs_nothing(exported, 
 
 def test_the_command_line_refuses_in_one_line_and_clear_selects_and_asks(exported, tmp_path, capsys):
     key, out, _ = exported
-    home = zoo.models_dir().parent
+    home = storage.models_dir().parent
     members = _members(out)
     members[f"models/{key}/spec.json"] = b"{}"
     bad = _write(tmp_path / "bad.tar.gz", members)
@@ -146,7 +147,7 @@ def test_the_command_line_refuses_in_one_line_and_clear_selects_and_asks(exporte
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "sha256 differs" in done.stderr
     assert "Traceback" not in done.stderr
     refused = _cli("clear", home=home)  # not a terminal, no --yes
-    assert refused.returncode == 1 and "add --yes" in refused.stderr and (zoo.models_dir() / key).exists()
+    assert refused.returncode == 1 and "add --yes" in refused.stderr and (storage.models_dir() / key).exists()
     # The rest in this process (the same command line, without a torch import per call):
     assert main(["cache", "list"]) == 0
     listed = capsys.readouterr().out
@@ -154,10 +155,10 @@ def test_the_command_line_refuses_in_one_line_and_clear_selects_and_asks(exporte
     assert key in listed and "trained here" in listed and trained in listed
     assert main(["cache", "export", "--out", str(tmp_path / "none.tar.gz"), "--datasets", "cifar10"]) == 1
     assert main(["cache", "clear", "--datasets", "cifar10", "--yes"]) == 0
-    assert "0 entries" in capsys.readouterr().out and (zoo.models_dir() / key).exists()
+    assert "0 entries" in capsys.readouterr().out and (storage.models_dir() / key).exists()
     assert main(["cache", "clear", "--profile", "smoke", "--yes"]) == 0
     assert "removed 1 cache entries" in capsys.readouterr().out
-    assert not (zoo.models_dir() / key).exists()
+    assert not (storage.models_dir() / key).exists()
 
 
 def test_a_chapter_selects_the_models_it_used(home, monkeypatch):

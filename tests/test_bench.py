@@ -39,7 +39,8 @@ def test_a_gpu_run_is_recorded_beside_the_cpu_one_and_cuda_without_a_gpu_is_refu
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     assert bench.peers_path("paper").name == "peers__paper.json"
     assert bench.peers_path("paper", "cuda").name == "peers__paper__cuda.json"
-    assert "No peer benchmark for paper on cuda yet" in bench.peers_table("paper", "cuda").markdown()
+    assert "No peer benchmark for smoke on cuda yet" in bench.peers_table("smoke", "cuda").markdown()
+    assert "NVIDIA" in bench.peers_table("paper", "cuda").markdown()  # none here: the committed rows
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU is available"):
             bench.peers("smoke", iterations=1, repeats=1, device="cuda", progress=False)

@@ -13,6 +13,7 @@ import jupytext
 import numpy as np
 import pytest
 
+from studylib import storage
 from studylib.book import ledger, runner
 from studylib.book.tables import Table
 
@@ -101,7 +102,7 @@ def test_ledger_round_trip_and_table(tmp_path, monkeypatch):
     acc = ledger.quantitative("acc", 94.0, (93.0, 95.0), 94.5, n=8, of="draws", method="t", unit="%", note="derived")
     path = ledger.record("01_theory", [acc], profile="smoke")
     assert json.loads(path.read_text())["claims"][0]["ours"] == 94
-    rows = ledger.table(ledger.load_all())
+    rows = ledger.table(ledger.load_all(tmp_path))
     assert rows[0]["chapter"] == "01_theory" and rows[0]["ours"] == 94
     assert {"chapter": "02_training", "dataset": "", "profile": "", "quantity": "not yet run"} in rows
     text = ledger.markdown(rows)
@@ -130,7 +131,7 @@ def test_ledger_describe_shows_each_claim_with_its_interval_count_and_verdict():
 
 def test_book_timings_table_orders_chapters_and_adds_the_total(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
-    assert "No `studylib book run --profile quick` recorded" in ledger.timings_markdown("quick")
+    assert "No `studylib book run --profile smoke` recorded" in ledger.timings_markdown("smoke")
     rows = [
         {"chapter": "04_attacks", "seconds": 832.0, "peak_mib": 1089},
         {"chapter": "00_overview", "seconds": 3.4, "peak_mib": 625},
@@ -229,7 +230,7 @@ def test_a_misprint_is_shown_but_not_counted(tmp_path, monkeypatch):
     name = "CW-L2 vs split: fooling the classifier within eps"
     claim = ledger.quantitative(name, 100.0, (96.3, 100.0), 0, n=100, of="attacked images", method="Wilson", unit="%")
     ledger.record("04_attacks", [claim], profile="quick", dataset="cifar10")
-    entries = ledger.load_all()
+    entries = ledger.load_all(tmp_path)
     assert ledger.decide(entries) == [["misprint"]]
     card = {r["chapter"]: r for r in ledger.scorecard(entries)}["04_attacks"]
     assert sum(card[k] for k in ledger.SCORE_COLUMNS) == 0
@@ -239,7 +240,7 @@ def test_a_misprint_is_shown_but_not_counted(tmp_path, monkeypatch):
 
 def test_recorded_verdicts_are_the_rules():
     """A verdict in a committed ledger file is never typed by hand: it is what `verdict` gives."""
-    for entry in ledger.load_all(ledger.COMMITTED):
+    for entry in ledger.load_all(storage.COMMITTED):
         for c in entry["claims"]:
             if "verdict" in c:
                 assert c["verdict"] == ledger.verdict(c), (entry["chapter"], c["name"])
@@ -253,7 +254,7 @@ def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
         ledger.directional("a - b", 2.0, (0.5, 3.0), **said),
     ]
     ledger.record("04_attacks", claims, profile="quick", dataset="mnist")
-    card = {r["chapter"]: r for r in ledger.scorecard(ledger.load_all())}
+    card = {r["chapter"]: r for r in ledger.scorecard(ledger.load_all(tmp_path))}
     assert card["04_attacks"] == {
         "chapter": "04_attacks",
         "matches": 0,
@@ -263,19 +264,27 @@ def test_scorecard_counts_verdicts_per_chapter(tmp_path, monkeypatch):
         "fails": 0,
         "inconclusive ": 0,
     }
-    text = ledger.scorecard_markdown(ledger.load_all())
+    text = ledger.scorecard_markdown(ledger.load_all(tmp_path))
     assert "| 04_attacks | 0 | 1 | 0 | 1 | 0 | 0 |" in text and text.endswith("| all | 0 | 1 | 0 | 1 | 0 | 0 |")
-    table = ledger.markdown(ledger.table(ledger.load_all()))
+    table = ledger.markdown(ledger.table(ledger.load_all(tmp_path)))
     assert "| 80 % | 97 % | [96, 98] | 100 attacked images | 1.429 | differs |" in table
-    assert "| 1 x | 0 | 1 | 0 | 1 | 0 | 0 |" in ledger.sensitivity_markdown(ledger.load_all())
+    assert "| 1 x | 0 | 1 | 0 | 1 | 0 | 0 |" in ledger.sensitivity_markdown(ledger.load_all(tmp_path))
     assert "attack rate" in ledger.margins_markdown()
 
 
-def test_only_quick_runs_write_the_committed_ledger(monkeypatch, tmp_path):
+def test_a_default_run_writes_under_the_home_and_reads_the_committed_ledger_beside(monkeypatch, home):
     monkeypatch.delenv("STUDYLIB_RESULTS", raising=False)
-    assert ledger.results_dir("quick") == ledger.COMMITTED
-    smoke = ledger.results_dir("smoke")
-    assert smoke != ledger.COMMITTED and smoke.parts[-3:] == ("build", "results", "smoke")
+    assert storage.results_dir() == storage.results_dir("quick") == home / "ledger" / "quick"
+    assert storage.results_dir("smoke") == home / "ledger" / "smoke"
+    committed = ledger.load_all(storage.COMMITTED)
+    mine = committed[0]
+    claim = ledger.quantitative("acc", 94.0, (93.0, 95.0), 94.5, n=8, of="draws", method="t", unit="%")
+    path = ledger.record(mine["chapter"], [claim], profile=mine["profile"], seed=mine["seed"], dataset=mine["dataset"])
+    assert path.parent == home / "ledger" / mine["profile"]
+    if mine["profile"] == "quick":  # the default results folder: its file replaces the committed one
+        entries = ledger.load_all()
+        assert len(entries) == len(committed) and [c["name"] for c in entries[0]["claims"]] == ["acc"]
+    assert ledger.load_all(storage.COMMITTED) == committed  # the package's files are untouched
 
 
 def test_progress_bars_and_cursor_moves_leave_the_committed_outputs():

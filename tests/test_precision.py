@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from studylib import config
+from studylib import config, storage
 from studylib.book.chapter import setup
 from studylib.config import get_profile, resolve_precision
 from studylib.studies import recipe
@@ -66,7 +66,7 @@ def test_precision_is_recorded_not_keyed(home, monkeypatch, recwarn):
     assert trained.info["precision"] == "bf16" and trained.info["key"] == zoo.cache_key(
         zoo.spec("mnist", "split", TINY, 0)
     )
-    exported = archive.export(home / "models.tar.gz", [zoo.models_dir() / trained.info["key"]])
+    exported = archive.export(home / "models.tar.gz", [storage.models_dir() / trained.info["key"]])
     assert exported["entries"][0]["info"]["precision"] == "bf16"
     monkeypatch.setenv("STUDYLIB_HOME", str(home / "elsewhere"))
     archive.import_archive(home / "models.tar.gz")
@@ -74,7 +74,7 @@ def test_precision_is_recorded_not_keyed(home, monkeypatch, recwarn):
     for precision in config.PRECISIONS:
         loaded = zoo.get_model("mnist", "split", TINY, progress=False, precision=precision)
         assert loaded.info["precision"] == "bf16" and loaded.info["key"] == trained.info["key"]
-    assert archive.trained_in(zoo.models_dir() / trained.info["key"]) == "bf16 on cpu"
+    assert archive.trained_in(storage.models_dir() / trained.info["key"]) == "bf16 on cpu"
 
 
 def test_entries_from_before_precision_was_recorded_read_as_their_profile_trained_them():

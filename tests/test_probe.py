@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from studylib import storage
 from studylib.benchmarks import probe
-from studylib.book import ledger
 from studylib.config import cpu_capability, get_profile, resolve_precision
 from studylib.training.loop import learning_rate
 
@@ -36,14 +36,16 @@ def test_a_budget_longer_than_the_run_trains_it_all(home):
 
 def test_table_reads_the_recorded_rows_or_says_how_to_make_them(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
-    assert "No probe of `paper` on cuda yet: run `studylib probe" in probe.table("paper", "cuda").markdown()
+    assert "No probe of `smoke` on cuda yet: run `studylib probe" in probe.table("smoke", "cuda").markdown()
+    committed = probe.table("paper", "cuda")  # none in this results folder: the committed rows
+    assert committed.rows and "NVIDIA" in committed.rows[0][1]
     row = {
         "dataset": "mnist", "objective": "split", "arch": "L4K12H128", "batch_size": 64, "device_name": "a GPU",
         "train_seconds": 150.0, "steps": 775, "total_steps": 140550, "epochs": 0.83, "steady_images_per_s": 329.1,
         "peak_memory_gib": 1.26, "accuracy": 73.32, "bpd": 2.5616, "projected_hours": 7.59,
     }  # fmt: skip
     path = probe.results_path("paper", "cuda")
-    assert path.parent == ledger.results_dir() / "bench"
+    assert path.parent == storage.results_dir() / "bench"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps([row]))
     table = probe.table("paper", "cuda").markdown().splitlines()

@@ -10,9 +10,9 @@ import pytest
 import torch
 from scipy import stats
 
+from studylib import storage
 from studylib.attacks import grid
 from studylib.benchmarks import ablation
-from studylib.book import ledger
 from studylib.book.chapter import setup
 from studylib.config import get_profile
 from studylib.measure import evaluate
@@ -107,14 +107,19 @@ def test_strength_attacks_every_snapshot_of_one_run(home):
     assert attacks.strength_profile(get_profile("quick")) == get_profile("quick")  # Table 2's model
     assert [r["step"] for r in rows] == run.snapshot_steps(run.steps_for("mnist"))
     assert rows[-1]["bpd"] < rows[0]["bpd"]  # the run sharpens the density
-    assert all(0 <= v <= 100 for r in rows for v in (*r["cw"], *r["cw_aware"]))
+    assert all(0 <= v <= 100 for r in rows for v in (*r["cw"], *r["cw8"], *r["cw_aware"]))
     assert all(r["gap"] > 0 for r in rows)  # T sits above the median clean NLL
     table = attacks.strength_table(rows, 1.5)
     assert len(table.rows) == len(rows) and table.rows[-1][1] == round(rows[-1]["bpd"], 3)
-    (claim,) = attacks.strength_claims(rows)
+    claim, eight = attacks.strength_claims(rows)
     assert claim["kind"] == "directional" and claim["n"] == 2 * len(rows[0]["cw_undetected_hits"])
     first, last = (100 * sum(r["cw_undetected_hits"]) / r["n_images"] for r in (rows[0], rows[-1]))
     assert claim["ours"] == pytest.approx(first - last) and claim["low"] <= claim["ours"] <= claim["high"]
+    first, last = (100 * sum(r["cw8_undetected_hits"]) / r["n_images"] for r in (rows[0], rows[-1]))
+    assert eight["ours"] == pytest.approx(first - last) and "8-bit" in eight["name"]
+    numbers = attacks.strength_numbers(rows)
+    assert numbers["strength_0_step"] == str(rows[0]["step"]) and f"strength_{len(rows) - 1}_cw8" in numbers
+    assert numbers["strength_drop"].endswith("]") and "–" in numbers["strength_l2"]
 
 
 def _not_again(*args, **kwargs):
@@ -398,9 +403,9 @@ def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypat
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     committed = recipe.rows("mnist")  # an empty results folder reads the committed rows
     assert committed and committed == json.loads(
-        (ledger.COMMITTED / "ablation" / "mnist__split__quick.json").read_text()
+        (storage.COMMITTED / "ablation" / "mnist__split__quick.json").read_text()
     )
-    monkeypatch.setattr(ledger, "COMMITTED", tmp_path / "nothing committed")
+    monkeypatch.setattr(storage, "COMMITTED", tmp_path / "nothing committed")
     assert recipe.levers("mnist").note.startswith("no lever ablation for mnist/split/quick yet")
     assert str(recipe.against_goals("mnist")) == "mnist: no full-budget row measured yet"
     full = get_profile("quick").steps_for("mnist")

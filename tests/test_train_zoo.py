@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import RunsCode
 
-from studylib import data
+from studylib import data, storage
 from studylib.benchmarks import ablation
 from studylib.config import get_profile
 from studylib.training import build, loop, zoo
@@ -77,7 +77,7 @@ def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home,
     monkeypatch.setattr(loop, "train", functools.partial(loop.train, on_step=_interrupt_at(17)))
     with pytest.raises(KeyboardInterrupt, match="step 17"):
         zoo.get_model("mnist", "reweighted", profile, progress=False)
-    (entry,) = zoo.models_dir().iterdir()
+    (entry,) = storage.models_dir().iterdir()
     assert torch.load(entry / "checkpoint.pt", weights_only=False)["step"] == 17
     assert not (entry / "model.pt").exists()
     monkeypatch.setattr(loop, "train", loop.train)
@@ -101,7 +101,7 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
         zoo.get_model("mnist", "base", TINY, progress=False)
     assert err.value.step == 12  # a study reports where it failed, and the curve up to there
     assert err.value.history and all(0 < h["step"] <= 12 for h in err.value.history)
-    (entry,) = zoo.models_dir().iterdir()
+    (entry,) = storage.models_dir().iterdir()
     state = torch.load(entry / "checkpoint.pt", weights_only=False)
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -115,7 +115,7 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_checkpoint(home
 
 def test_corrupt_cache_entry_is_reported_and_rebuilt(home):
     good = zoo.get_model("mnist", "base", TINY, progress=False)
-    (entry,) = zoo.models_dir().iterdir()
+    (entry,) = storage.models_dir().iterdir()
     weights = entry / "model.pt"
     weights.write_bytes(weights.read_bytes()[:-100] + b"x" * 100)
     with pytest.warns(UserWarning, match="corrupt cache entry"):
@@ -125,7 +125,7 @@ def test_corrupt_cache_entry_is_reported_and_rebuilt(home):
 
 def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
     reference = zoo.get_model("mnist", "base", TINY, seed=3, progress=False)
-    (entry,) = zoo.models_dir().iterdir()
+    (entry,) = storage.models_dir().iterdir()
     for f in entry.iterdir():
         f.unlink()
     (entry / "checkpoint.pt").write_bytes(b"not a checkpoint")
@@ -137,7 +137,7 @@ def test_corrupt_checkpoint_is_reported_and_training_restarts(home):
 def test_files_whose_pickle_would_run_code_are_refused_and_run_nothing(home, tmp_path):
     marker = tmp_path / "ran"
     zoo.get_model("mnist", "base", TINY, progress=False)
-    (entry,) = zoo.models_dir().iterdir()
+    (entry,) = storage.models_dir().iterdir()
     weights = entry / "model.pt"
     saved = torch.load(weights, weights_only=False)  # our own file, to build the hostile one from
     torch.save({**saved, "info": {**saved["info"], "note": RunsCode(marker)}}, weights)
@@ -505,7 +505,7 @@ def test_two_processes_asking_for_one_model_train_it_once(home, tmp_path):
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(home, tmp_path):
-    folder = zoo.models_dir() / "some-entry"
+    folder = storage.models_dir() / "some-entry"
     holder = subprocess.Popen(
         [
             sys.executable,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from studylib import data
+from studylib import data, storage
 from studylib.benchmarks import bench
 from studylib.book import ledger
 from studylib.config import (
@@ -73,13 +73,13 @@ FIRST_QUICK = {
 
 def results_path(dataset: str, objective: str, profile: str) -> Path:
     """Where a sweep's rows are kept: the ledger folder's ablation/ (committed for `quick`)."""
-    return ledger.results_dir() / "ablation" / f"{dataset}__{objective}__{profile}.json"
+    return storage.results_dir() / "ablation" / f"{dataset}__{objective}__{profile}.json"
 
 
 def recorded(dataset: str, objective: str = "split", profile: str = "quick") -> list[dict]:
     """The ablation rows of the results folder, else the committed ones (a run into an empty
     results folder still reads what was measured); empty when none were measured."""
-    return ledger.read_recorded(str(results_path(dataset, objective, profile).relative_to(ledger.results_dir())))
+    return ledger.read_recorded(results_path(dataset, objective, profile))
 
 
 def profile_model_row(dataset: str, objective: str, profile: str, seed: int) -> dict | None:

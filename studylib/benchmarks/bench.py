@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studylib.book import ledger
+from studylib import storage
 from studylib.book.tables import Table
 from studylib.config import Arch, cpu_capability
 from studylib.models.flows.reshape import ChannelPad
@@ -33,7 +33,7 @@ def peers_path(profile: str, device: str = "cpu") -> Path:
     """Where `studylib bench --peers` records its rows (the ledger folder's bench/; a GPU's
     rows beside the CPU's, not over them)."""
     name = f"peers__{profile}.json" if device == "cpu" else f"peers__{profile}__{device}.json"
-    return ledger.results_dir() / "bench" / name
+    return storage.results_dir() / "bench" / name
 
 
 @dataclass
@@ -311,11 +311,11 @@ def peers(
 def peers_table(profile: str = "quick", device: str = "cpu") -> Table:
     """The rows `studylib bench --peers` recorded for `profile` on `device` as a table: each
     library's images/s in every setting, and our ratio over the faster peer."""
-    path = peers_path(profile, device)
-    if not path.exists():
+    path = storage.recorded(peers_path(profile, device))
+    if path is None:
         return Table(
             ("data", "library"),
-            note=f"No peer benchmark for {profile} on {device} yet: run `studylib bench --peers` ({path.name}).",
+            note=f"No peer benchmark for {profile} on {device} yet: run `studylib bench --peers`.",
         )
     recorded = json.loads(path.read_text())
     compiled = [f"train_{p}_compiled" for p in PRECISIONS if any(f"train_{p}_compiled" in r for r in recorded["rows"])]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from studylib import data
-from studylib.book import ledger
+from studylib import data, storage
 from studylib.book.tables import Table
 from studylib.config import PRECISIONS, check_choice, cpu_capability, device_label, get_profile, resolve_device
 from studylib.measure import evaluate
@@ -24,7 +23,7 @@ from studylib.training.zoo import spec
 
 def results_path(profile: str, device: str) -> Path:
     """Where `studylib probe` appends its rows (the ledger folder's bench/)."""
-    return ledger.results_dir() / "bench" / f"probe__{profile}__{device}.json"
+    return storage.results_dir() / "bench" / f"probe__{profile}__{device}.json"
 
 
 def peak_memory_gib(device: torch.device) -> float:
@@ -118,7 +117,7 @@ def probe(
 
 def table(profile: str = "paper", device: str = "cuda") -> Table:
     """The rows `studylib probe` recorded for `profile` on `device`, as a table."""
-    path = results_path(profile, device)
+    path = storage.recorded(results_path(profile, device))
     columns = (
         "model",
         "device",
@@ -130,11 +129,9 @@ def table(profile: str = "paper", device: str = "cuda") -> Table:
         "bits/dim",
         "whole run",
     )
-    if not path.exists():
-        return Table(
-            columns,
-            note=f"No probe of `{profile}` on {device} yet: run `studylib probe --profile {profile}` ({path.name}).",
-        )
+    if path is None:
+        missing = f"No probe of `{profile}` on {device} yet: run `studylib probe --profile {profile}`."
+        return Table(columns, note=missing)
     rows = [
         (
             f"{r['dataset']} {r['objective']}, {r['arch']}, batch {r['batch_size']}",

@@ -11,18 +11,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from studylib import storage
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
-from studylib.book import ledger
 
 HSJ_STEPS = 10  # about as many model queries per image as BoundaryAttack's 1000 steps
 
 
 def results_path(dataset: str, profile: str) -> Path:
     """Where `studylib bench --foolbox` records its rows for a dataset's split model."""
-    return ledger.results_dir() / "bench" / f"foolbox__{dataset}__{profile}.json"
+    return storage.results_dir() / "bench" / f"foolbox__{dataset}__{profile}.json"
 
 
 class _Counting(nn.Module):

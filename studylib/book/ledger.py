@@ -3,19 +3,19 @@ our value with its 95 % interval and what it was computed over, the paper's valu
 statement, and a verdict computed from them by one rule (`RULE`, `verdict`). The overview
 gathers them into a scorecard and one "paper vs ours" table.
 
-Files go to $STUDYLIB_RESULTS, else the repository's book/results/ (the committed `quick`
-run; another profile's run writes under build/results/<profile>/ instead)."""
+Files go to `storage.results_dir`: $STUDYLIB_RESULTS (a book run's folder), else under
+$STUDYLIB_HOME; the committed `quick` run's, in book/results/, are read beside them."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from statistics import NormalDist
 
 from statsmodels.stats.multitest import multipletests
 
+from studylib import storage
 from studylib.book import paper
 from studylib.book.tables import Table, fmt
 
@@ -32,23 +32,10 @@ CHAPTERS = (
 )
 
 
-# The committed `quick` run's results, in the repository.
-COMMITTED = Path(__file__).resolve().parents[2] / "book" / "results"
-
-
-def results_dir(profile: str | None = None) -> Path:
-    """Where ledger files are read and written: $STUDYLIB_RESULTS, else the committed run's
-    folder, which only `quick` runs write; another profile's run writes under build/results/."""
-    value = os.environ.get("STUDYLIB_RESULTS")
-    if value:
-        return Path(value)
-    return COMMITTED if profile in (None, "quick") else COMMITTED.parents[1] / "build" / "results" / profile
-
-
-def read_recorded(relative: str) -> list:
-    """The JSON rows at `relative` in the results folder, else the committed ones (a run into
-    an empty results folder still reads what was measured); empty when none were recorded."""
-    found = next((p for p in (results_dir() / relative, COMMITTED / relative) if p.exists()), None)
+def read_recorded(path: str | Path) -> list:
+    """The JSON rows at `path` (`storage.recorded`: the results folder's, else the committed
+    ones); empty when none were recorded."""
+    found = storage.recorded(path)
     return json.loads(found.read_text()) if found else []
 
 
@@ -343,10 +330,10 @@ def moved(entries: list[dict]) -> list[tuple[str, str, str, str]]:
 
 
 def redecide(folder: Path | None = None) -> int:
-    """Rewrite every recorded claim's verdict in `folder` (default: results_dir()) by the
+    """Rewrite every recorded claim's verdict in `folder` (default: storage.results_dir()) by the
     current rule, after the rule changed; returns how many changed."""
     changed = 0
-    for path in sorted((folder or results_dir()).glob("*.json")):
+    for path in sorted((folder or storage.results_dir()).glob("*.json")):
         entry = json.loads(path.read_text())
         for c in entry["claims"]:
             new = verdict(c)
@@ -368,7 +355,7 @@ def record(chapter: str, claims: list[dict], *, profile: str, seed: int = 0, dat
     """Write the chapter's claims for one (dataset, profile, seed); returns the file's path."""
     if chapter not in CHAPTERS:
         raise ValueError(f"unknown chapter {chapter!r}; allowed values: {', '.join(CHAPTERS)}")
-    folder = results_dir(profile)
+    folder = storage.results_dir(profile)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{chapter}__{dataset}__{profile}__seed{seed}.json"
     entry = {"chapter": chapter, "dataset": dataset, "profile": profile, "seed": seed, "claims": claims}
@@ -377,9 +364,11 @@ def record(chapter: str, claims: list[dict], *, profile: str, seed: int = 0, dat
 
 
 def load_all(folder: Path | None = None) -> list[dict]:
-    """Every ledger entry in `folder` (default: results_dir()), sorted by chapter and dataset."""
-    folder = folder or results_dir()
-    entries = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    """Every ledger entry in `folder`, sorted by chapter and dataset; by default the committed
+    run's, each replaced by the results folder's file of the same name where it has one."""
+    folders = [folder] if folder else [storage.COMMITTED, storage.results_dir()]
+    found = {p.name: p for f in folders if f.is_dir() for p in sorted(f.glob("*.json"))}
+    entries = [json.loads(p.read_text()) for p in found.values()]
     return sorted(entries, key=lambda e: (e["chapter"], e["dataset"], e["profile"], e["seed"]))
 
 
@@ -467,16 +456,16 @@ def _count(c: dict) -> str:
 
 def timings_path(profile: str, folder: Path | None = None) -> Path:
     """Where `studylib book run` records each chapter's wall time and its kernel's peak
-    memory at `profile` (in `folder`, default: results_dir())."""
-    return (folder or results_dir()) / "bench" / f"book__{profile}.json"
+    memory at `profile` (in `folder`, default: storage.results_dir())."""
+    return (folder or storage.results_dir()) / "bench" / f"book__{profile}.json"
 
 
 def timings_markdown(profile: str) -> str:
     """The recorded book run at `profile` as a Markdown table, chapters in order, with the
     total; a sentence where none is recorded."""
-    path = timings_path(profile)
-    if not path.exists():
-        return f"No `studylib book run --profile {profile}` recorded in {path.parent} yet."
+    path = storage.recorded(timings_path(profile))
+    if path is None:
+        return f"No `studylib book run --profile {profile}` recorded in {timings_path(profile).parent} yet."
     rows = sorted(json.loads(path.read_text()), key=lambda r: r["chapter"])
     body = [(r["chapter"], _duration(r["seconds"]), f"{r['peak_mib'] / 1024:.1f} GiB") for r in rows]
     peak = max(r["peak_mib"] for r in rows) / 1024

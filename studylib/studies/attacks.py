@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from studylib import storage
 from studylib.attacks import grid
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2, cw_lr
@@ -659,8 +660,8 @@ def against_foolbox(dataset: str = "mnist", profile: str = "quick") -> Table:
     as recorded by `studylib bench --foolbox`: the boundary attack's success within eps and
     model queries; CW-L2's share fooled, median L2 and share undetected within eps."""
     columns = ("attack", "budget", "success %", "median L2", "undetected", "images scored", "seconds")
-    path = reference_attacks.results_path(dataset, profile)
-    if not path.exists():
+    path = storage.recorded(reference_attacks.results_path(dataset, profile))
+    if path is None:
         missing = f"No comparison with foolbox for {dataset}/{profile} yet: run `studylib bench --foolbox`."
         return Table(columns, note=missing)
     recorded = json.loads(path.read_text())
@@ -723,10 +724,11 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
     test = eval_set(params)
     rows = []
     for model in bar(snapshots, desc="snapshots"):
-        det, outcomes, _, _ = _attack_model(params, model, test, STRENGTH_ATTACKS, n_images, budgets, q, eps)
+        det, outcomes, (x, y), _ = _attack_model(params, model, test, STRENGTH_ATTACKS, n_images, budgets, q, eps)
         ll, _ = eval_log_likelihoods(params, model, test)
         clean = metrics(params, model, test)
         plain, aware = (outcomes[a] for a in STRENGTH_ATTACKS)
+        eight = on_grid(FlowTarget(model, params.profile.eval_batch_size), plain, x, y, det, aware=False)
         fooled_l2 = plain.result.fooled_l2[torch.isfinite(plain.result.fooled_l2)]
         rows.append(
             {
@@ -738,6 +740,8 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
                 "n_images": len(plain.result.l2),
                 "cw": plain.rates(eps),
                 "cw_undetected_hits": plain.hits(eps)[0].tolist(),
+                "cw8": eight.rates(eps),
+                "cw8_undetected_hits": eight.hits(eps)[0].tolist(),
                 "cw_aware": aware.rates(eps),
                 "cw_median_l2": fooled_l2.median().item() if len(fooled_l2) else float("nan"),
             }
@@ -750,7 +754,6 @@ def strength_table(rows: list[dict], eps: float) -> Table:
     above the median clean NLL, and CW-L2's undetected (fooled) rates within eps."""
     body = []
     for r in rows:
-        _, low, high = wilson(sum(r["cw_undetected_hits"]), r["n_images"])
         body.append(
             (
                 r["step"],
@@ -759,12 +762,24 @@ def strength_table(rows: list[dict], eps: float) -> Table:
                 round(r["threshold"], 2),
                 round(r["gap"], 2),
                 r["n_images"],
-                f"{r['cw'][0]:.0f} % [{low:.0f}, {high:.0f}] ({r['cw'][1]:.0f} %)",
+                f"{_rate(torch.tensor(r['cw_undetected_hits']))} ({r['cw'][1]:.0f} %)",
+                f"{_rate(torch.tensor(r['cw8_undetected_hits']))} ({r['cw8'][1]:.0f} %)",
                 f"{r['cw_aware'][0]:.0f} % ({r['cw_aware'][1]:.0f} %)",
                 round(r["cw_median_l2"], 4),
             )
         )
-    columns = ("step", "bits/dim", "acc %", "T", "T − median", "images", "CW-L2", "CW-L2 + det", "CW median L2")
+    columns = (
+        "step",
+        "bits/dim",
+        "acc %",
+        "T",
+        "T − median",
+        "images",
+        "CW-L2",
+        "CW-L2, 8-bit",
+        "CW-L2 + det",
+        "CW median L2",
+    )
     note = (
         f"Rates: undetected and within eps = {eps:.3g}, CW-L2's with its 95 % Wilson interval "
         "(in brackets: fooled the classifier within eps)."
@@ -788,6 +803,7 @@ def strength_figure(rows: list[dict], eps: float):
         label="CW-L2: undetected (95 % interval)",
     )
     ax.plot(bpd, [r["cw"][1] for r in rows], "o--", label="CW-L2: fooled")
+    ax.plot(bpd, [r["cw8"][0] for r in rows], "^-", label="CW-L2, 8-bit images: undetected")
     ax.plot(bpd, [r["cw_aware"][0] for r in rows], "s-", label="CW-L2 + detection: undetected")
     ax.plot(bpd, [r["accuracy"] for r in rows], "k:", label="clean accuracy")
     for r in rows:
@@ -801,24 +817,49 @@ def strength_figure(rows: list[dict], eps: float):
 
 
 def strength_claims(rows: list[dict]) -> list[dict]:
-    """Ledger row (ours, not the paper's): plain CW-L2 is caught more often once the density
+    """Ledger rows (ours, not the paper's): plain CW-L2 is caught more often once the density
     is sharp, as its undetected rate at the first snapshot minus that at the last (different
-    images: an unpaired bootstrap)."""
+    images: an unpaired bootstrap), for the continuous examples and as 8-bit images."""
     first, last = rows[0], rows[-1]
-    diff, low, high = difference_of_rates(
-        np.array(first["cw_undetected_hits"]), np.array(last["cw_undetected_hits"]), paired=False
-    )
-    return [
-        directional(
-            f"CW-L2 is undetected less often at step {last['step']} than at step {first['step']}",
-            diff,
-            (low, high),
-            n=len(first["cw_undetected_hits"]) + len(last["cw_undetected_hits"]),
-            of="attacked images (two snapshots)",
-            method="bootstrap",
-            statement="(ours) a sharper density catches plain CW-L2 more often",
-            unit="points",
-            source="Chapter 4's question: is the detector's weakness the models' weakness?",
-            note=f"{first['bpd']:.2f} -> {last['bpd']:.2f} bits/dim",
+    claims = []
+    for key, images in (("cw_undetected_hits", ""), ("cw8_undetected_hits", ", 8-bit images")):
+        diff, low, high = difference_of_rates(np.array(first[key]), np.array(last[key]), paired=False)
+        claims.append(
+            directional(
+                f"CW-L2 is undetected less often at step {last['step']} than at step {first['step']}{images}",
+                diff,
+                (low, high),
+                n=len(first[key]) + len(last[key]),
+                of="attacked images (two snapshots)",
+                method="bootstrap",
+                statement="(ours) a sharper density catches plain CW-L2 more often",
+                unit="points",
+                source="Chapter 4's question: is the detector's weakness the models' weakness?",
+                note=f"{first['bpd']:.2f} -> {last['bpd']:.2f} bits/dim",
+            )
         )
-    ]
+    return claims
+
+
+def strength_numbers(rows: list[dict]) -> dict[str, str]:
+    """The strength study's figures for the chapter's prose (`chapter.glue`): per snapshot i
+    (0 the first) its step, bits/dim, accuracy, T above the median clean NLL, and plain
+    CW-L2's undetected rates within eps, continuous and 8-bit, with their intervals
+    (`strength_<i>_step`, `_bpd`, `_acc`, `_gap`, `_cw`, `_cw8`); the first-to-last drop of
+    both (`strength_drop`, `strength_drop8`) and the range of CW's median L2 (`strength_l2`)."""
+    found = {}
+    for i, r in enumerate(rows):
+        found |= {
+            f"strength_{i}_step": str(r["step"]),
+            f"strength_{i}_bpd": f"{r['bpd']:.2f}",
+            f"strength_{i}_acc": f"{r['accuracy']:.1f}",
+            f"strength_{i}_gap": f"{r['gap']:.2f}",
+            f"strength_{i}_cw": _rate(torch.tensor(r["cw_undetected_hits"])),
+            f"strength_{i}_cw8": _rate(torch.tensor(r["cw8_undetected_hits"])),
+        }
+    for key, name in (("cw_undetected_hits", "strength_drop"), ("cw8_undetected_hits", "strength_drop8")):
+        diff, low, high = difference_of_rates(np.array(rows[0][key]), np.array(rows[-1][key]), paired=False)
+        found[name] = f"{diff:.0f} points [{low:.0f}, {high:.0f}]"
+    l2 = [r["cw_median_l2"] for r in rows]
+    found["strength_l2"] = f"{min(l2):.3f}–{max(l2):.3f}"
+    return found

@@ -70,4 +70,4 @@ def at_scale_numbers(profile: str = "paper", device: str = "cuda") -> dict[str, 
 
 def _recorded(path: Path) -> list | dict:
     """The rows recorded at `path` (in the results folder), else the committed ones."""
-    return ledger.read_recorded(path.relative_to(ledger.results_dir()).as_posix())
+    return ledger.read_recorded(path)

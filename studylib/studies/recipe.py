@@ -8,6 +8,7 @@ import json
 import re
 import statistics
 
+from studylib import storage
 from studylib.benchmarks import ablation, bench
 from studylib.benchmarks.ablation import STRONGER, recipe_of, row_precision
 from studylib.book import ledger, paper
@@ -168,8 +169,8 @@ def _seed(row: dict) -> int:
 def _peers_rows(profile: str) -> list[dict]:
     """Our model's fp32 and bf16 rows of chapter 2's peers run (`bench.peers_path`), in the
     rows' shape of `studylib bench`: measured before rows recorded their CPU, in NCHW."""
-    path = bench.peers_path(profile)
-    if not path.exists():
+    path = storage.recorded(bench.peers_path(profile))
+    if path is None:
         return []
     ours = [r for r in json.loads(path.read_text())["rows"] if r["model"] == "studylib"]
     batch = get_profile(profile).batch_size
@@ -195,7 +196,7 @@ def precision_speed(profile: str = "quick") -> Table:
     measured = ledger.read_recorded(relative) + _peers_rows(profile)
     columns = ("CPU", "model", "precision", "train img/s", "eval img/s", "train ÷ fp32's")
     if not measured:
-        return Table(columns, note=f"no precision rows yet: `studylib bench --out {ledger.COMMITTED / relative}`")
+        return Table(columns, note=f"no precision rows yet: `studylib bench --out {storage.COMMITTED / relative}`")
     fp32 = {(r["cpu"], r["config"]): r["train_images_per_s"] for r in measured if r["precision"] == "fp32"}
     table = [
         (

@@ -15,8 +15,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from studylib.storage import load_safely, models_dir
 from studylib.training import zoo
-from studylib.training.loop import load_safely
 
 MANIFEST = "manifest.json"
 ORIGIN = "origin.json"  # in an imported entry: the archive it came from, and when
@@ -38,7 +38,7 @@ class Selection:
     chapters: tuple[str, ...] = ()
 
     def entries(self) -> list[Path]:
-        folder = zoo.models_dir()
+        folder = models_dir()
         found = []
         for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
             spec = _read_json(entry / "spec.json")
@@ -183,7 +183,7 @@ def import_archive(path: Path, replace: bool = False) -> tuple[list[str], list[s
     stamp = {"imported_from": str(Path(path).resolve()), "at": datetime.datetime.now().isoformat(timespec="seconds")}
     imported, kept = [], []
     for entry in manifest["entries"]:
-        target = zoo.models_dir() / entry["key"]
+        target = models_dir() / entry["key"]
         if (target / "model.pt").exists() and not replace:
             kept.append(entry["key"])
             continue

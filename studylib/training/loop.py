@@ -4,9 +4,7 @@ periodic checkpoints, exact resume after an interrupt, and a tqdm progress bar."
 from __future__ import annotations
 
 import contextlib
-import io
 import math
-import os
 import signal
 import threading
 import time
@@ -16,7 +14,6 @@ from pathlib import Path
 
 import torch
 from torch.optim.swa_utils import AveragedModel
-from torch.torch_version import TorchVersion
 
 from studylib.attacks.pgd import pgd
 from studylib.config import Profile, resolve_precision
@@ -25,6 +22,7 @@ from studylib.models.flows import ConditionalGlow
 from studylib.models.flows.actnorm import ActNorm
 from studylib.models.gan import Discriminator, gan_losses
 from studylib.progress import bar as tqdm
+from studylib.storage import load_safely, save_atomic
 from studylib.training import distributed
 from studylib.training.build import new_model
 from studylib.training.objectives import loss_and_stats
@@ -85,21 +83,6 @@ def evaluation_weights(model: torch.nn.Module, ema: AveragedModel | None) -> dic
     if ema is not None:
         state.update({name: p.detach().clone() for name, p in ema.module.named_parameters()})
     return state
-
-
-def save_atomic(obj: object, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_safely(path: Path | io.BytesIO, map_location: str | torch.device = "cpu") -> object:
-    """torch.load that runs no code: tensors and plain Python types only (weights_only), so a
-    model file received from someone else cannot run anything on load. torch's own version
-    string, which model entries saved before this recorded as its class, is allowed."""
-    with torch.serialization.safe_globals([TorchVersion]):
-        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 @contextlib.contextmanager

@@ -12,24 +12,18 @@ from pathlib import Path
 
 import torch
 
-from studylib import paths
-from studylib.training.loop import load_safely, save_atomic
-
-
-def results_dir() -> Path:
-    """Where memoised results are kept: $STUDYLIB_HOME/results."""
-    return paths.home() / "results"
+from studylib.storage import load_safely, memo_dir, save_atomic
 
 
 def memo_path(kind: str, key: dict) -> Path:
     """Where the result of `kind` for `key` is kept: $STUDYLIB_HOME/results/<kind>-<hash>.pt."""
     blob = json.dumps({"kind": kind, **key}, sort_keys=True).encode()
-    return results_dir() / f"{kind}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
+    return memo_dir() / f"{kind}-{hashlib.sha256(blob).hexdigest()[:16]}.pt"
 
 
 def stored_results() -> list[Path]:
     """Every memoised result on disk (what `studylib cache clear` removes with the models)."""
-    return sorted(results_dir().glob("*.pt")) if results_dir().is_dir() else []
+    return sorted(memo_dir().glob("*.pt")) if memo_dir().is_dir() else []
 
 
 def memo(kind: str, key: dict, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import torch
 
-from studylib import data, paths
+from studylib import data
 from studylib.config import PRECISIONS, Profile, check_choice, get_profile, resolve_device
 from studylib.models.flows import ConditionalGlow
+from studylib.storage import load_safely, models_dir, save_atomic
 from studylib.training import distributed
 from studylib.training.build import from_config
-from studylib.training.loop import TrainingDiverged, fit, load_safely, save_atomic
+from studylib.training.loop import TrainingDiverged, fit
 from studylib.training.objectives import prior_for
 
 # Bump when a change to the model or training code changes what a cached model would be.
@@ -72,10 +73,6 @@ def cache_key(model_spec: dict) -> str:
         f"{model_spec['dataset']}-{model_spec['objective']}-{model_spec['profile']}-"
         + hashlib.sha256(blob).hexdigest()[:12]
     )
-
-
-def models_dir() -> Path:
-    return paths.home() / "models"
 
 
 def _sha256(path: Path) -> str:
