@@ -13,6 +13,7 @@ from scipy import stats
 from studylib import storage
 from studylib.attacks import grid
 from studylib.benchmarks import ablation
+from studylib.book import ledger
 from studylib.book.chapter import setup
 from studylib.config import get_profile
 from studylib.measure import evaluate
@@ -160,7 +161,7 @@ def test_the_best_attack_takes_each_images_closest_undetected_success():
         assert (best.result.l2 <= torch.where(single.result.success & single.undetected, single.result.l2, inf)).all()
 
 
-def test_table2_on_8bit_images_and_with_the_best_attack(home):
+def test_table2_on_8bit_images_and_with_the_best_attack(home, tmp_path, monkeypatch):
     params = setup("mnist", profile="smoke")
     table = attacks.run(params, ["split"], 3, attacks.Budgets(3, 1, 10, 3))
     x, _ = table.originals["split"]
@@ -178,6 +179,17 @@ def test_table2_on_8bit_images_and_with_the_best_attack(home):
     assert table.at_thresholds().columns[2:4] == ("T at 100.0%", "T at 100.0%, 8-bit")
     names = [c["name"] for c in table.claims()]
     assert any(n.endswith(", 8-bit images") for n in names) and not any("DDN" in n for n in names)
+    numbers = table.numbers()
+    for attack in (*attacks.ATTACKS, attacks.BEST):
+        name = attacks._slug(attack) + "_split"
+        assert {f"{name}_{k}" for k in ("und", "und8", "fooled8", "l2", "levels8", "auroc", "auroc8")} <= set(numbers)
+    assert numbers["t_split"] == f"{table.detectors['split'].threshold_bpd:.2f}"
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))  # the recorded run, read back as the other dataset's
+    ledger.record("04_attacks", table.claims(), profile="smoke", dataset="mnist")
+    recorded = attacks.recorded_numbers("mnist", "smoke")
+    assert "mnist_cw_split_und8" in recorded and "mnist_order_split" in recorded
+    assert all(recorded[f"mnist_{k}"] == v for k, v in numbers.items() if f"mnist_{k}" in recorded)
+    assert attacks.recorded_numbers("cifar10", "smoke") == {}
 
 
 def test_needed_gap_and_margin_statistics():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,7 @@ from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.benchmarks import reference_attacks
-from studylib.book import paper, plots, tables
+from studylib.book import ledger, paper, plots, tables
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table
@@ -108,6 +109,13 @@ def _slug(attack: str) -> str:
     if attack == ADAPTIVE:
         return "adaptive"
     return attack.lower().replace("-l2", "").replace(" + detection", "_aware").replace(" attack", "")
+
+
+def _auroc(clean: np.ndarray, out: Outcome) -> str:
+    """The AUROC of the NLL, clean test images against `out`'s examples that fool the
+    classifier, with its bootstrap interval ('-' with fewer than two such examples)."""
+    fooled = out.nll[torch.isfinite(out.result.fooled_l2)].numpy()
+    return tables.estimate(*auroc(clean, fooled), digits=2) if len(fooled) > 1 else "-"
 
 
 def _median(l2: torch.Tensor, scale: float) -> str:
@@ -274,8 +282,9 @@ class Table2:
         (`cw`, `boundary`, `cw_aware`, `boundary_aware`, `ddn`, `fmn`, `adaptive`, `best`) and model, the
         undetected and fooled rates within eps with their intervals (`_und`, `_fooled`), the
         median L2 of the fooling examples (`_l2`), the same for the 8-bit images (`_und8`,
-        `_fooled8`, `_levels8`: in levels), and of its successful examples how many round
-        back to their original's levels (`_rounds_back`); per model T (`t_<model>`) and the
+        `_fooled8`, `_levels8`: in levels), of its successful examples how many round back
+        to their original's levels (`_rounds_back`), the detector's AUROC against its fooling
+        examples (`_auroc`, `_auroc8`); per model T (`t_<model>`) and the
         boundary's undetected rate minus CW-L2's (`order_<model>`)."""
         found = {}
         for objective, outcomes in self.outcomes.items():
@@ -293,6 +302,8 @@ class Table2:
                 same = (grid.levels(out.result.adversarial, u) == grid.levels(x, u)).flatten(1).all(1)
                 ok = out.result.success
                 found[f"{name}_rounds_back"] = f"{int((same & ok).sum())} of {int(ok.sum())}"
+                found[f"{name}_auroc"] = _auroc(self.clean[objective].numpy(), out)
+                found[f"{name}_auroc8"] = _auroc(self.clean[objective].numpy(), eight)
             if {"CW-L2", "boundary"} <= outcomes.keys():
                 boundary, cw = (outcomes[a].hits(self.eps)[0].numpy() for a in ("boundary", "CW-L2"))
                 diff, low, high = difference_of_rates(boundary, cw, paired=True)
@@ -307,10 +318,7 @@ class Table2:
         for objective, outcomes in self.outcomes.items():
             clean = self.clean[objective].numpy()
             for attack in outcomes:
-                cells = []
-                for out in (outcomes[attack], self.grid[objective][attack]):
-                    fooled = out.nll[torch.isfinite(out.result.fooled_l2)].numpy()
-                    cells.append(tables.estimate(*auroc(clean, fooled), digits=2) if len(fooled) > 1 else "-")
+                cells = [_auroc(clean, out) for out in (outcomes[attack], self.grid[objective][attack])]
                 rows.append((attack, objective, *cells))
         return Table(
             ("attack", "model", "AUROC", "AUROC, 8-bit"),
@@ -356,6 +364,28 @@ class Table2:
             o: {a: [out.rates(float(e))[0] for e in eps_grid] for a, out in outs.items()}
             for o, outs in (self.grid if eight_bit else self.outcomes).items()
         }
+
+
+_CELL = re.compile(r"^(.+) vs (\w+): (successful and undetected|fooling the classifier) within eps(, 8-bit images)?$")
+_ORDER = re.compile(r"^(\w+): the boundary attack is undetected more often than CW-L2$")
+
+
+def recorded_numbers(dataset: str, profile: str = "quick", seed: int = 0) -> dict[str, str]:
+    """The rates of a dataset's recorded Table 2 (its ledger entry), named as
+    `Table2.numbers` names them with the dataset in front (`cifar10_cw_split_und`,
+    `cifar10_order_split`): a chapter run on one dataset quotes the other's recorded run
+    instead of numbers typed by hand. Empty where nothing is recorded."""
+    entry = ledger.read_recorded(f"04_attacks__{dataset}__{profile}__seed{seed}.json")
+    found = {}
+    for c in entry["claims"] if entry else []:
+        if cell := _CELL.match(c["name"]):
+            attack, model, what, eight = cell.groups()
+            kind = "und" if what.startswith("successful") else "fooled"
+            name = f"{dataset}_{_slug(attack)}_{model}_{kind}{'8' if eight else ''}"
+            found[name] = f"{c['ours']:.0f} % [{c['low']:.0f}, {c['high']:.0f}]"
+        elif order := _ORDER.match(c["name"]):
+            found[f"{dataset}_order_{order.group(1)}"] = f"{c['ours']:+.0f} points [{c['low']:+.0f}, {c['high']:+.0f}]"
+    return found
 
 
 def _pick(
@@ -566,8 +596,7 @@ def roc_figure(table: Table2):
                 fooled = out.nll[torch.isfinite(out.result.fooled_l2)].numpy()
                 if len(fooled) > 1:
                     fpr, tpr = roc_curve(clean, fooled)
-                    area = tables.estimate(*auroc(clean, fooled), digits=2)
-                    label = f"{attack}{'' if style == '-' else ', 8-bit'}: {area}"
+                    label = f"{attack}{'' if style == '-' else ', 8-bit'}: {_auroc(clean, out)}"
                     (line,) = ax.plot(fpr, tpr, style, color=color, label=label)
                     color = line.get_color()
         ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
