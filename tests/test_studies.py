@@ -12,7 +12,7 @@ from scipy import stats
 
 from studylib import storage
 from studylib.attacks import grid
-from studylib.benchmarks import ablation
+from studylib.benchmarks import ablation, reference_attacks
 from studylib.book import ledger
 from studylib.book.chapter import setup
 from studylib.config import get_profile
@@ -593,3 +593,24 @@ def test_appendix_claims_read_no_difference_and_table_4():
     assert table.rows[3][1] == "diverged at step 7"
     fig = appendices.results_figure(rows)  # the diverged run has no point
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [n for n in rows if "Flow-GAN" not in n]
+
+
+def test_the_foolbox_comparison_reads_the_recorded_rows_and_names_each(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    assert attacks.foolbox_numbers("mnist", "smoke") == {} and attacks.against_foolbox("mnist", "smoke").note
+    row = {"images": 20, "seconds": 3.0}
+    record = {
+        "model": "m", "eps": 1.5, "threshold_bpd": 1.7, "quantile": 1.0,
+        "boundary": [{**row, "attack": a, "budget": "b", "success_within_eps": 90.0, "model_calls": 5,
+                      "images_scored": 12345} for a in ("foolbox BoundaryAttack", "studylib boundary_attack")],
+        "cw": [{**row, "attack": a, "budget": "b", "fooled": 100.0, "median_l2": l2, "undetected_within_eps": 55.0,
+                "undetected_count": 11}
+               for a, l2 in (("foolbox L2CarliniWagnerAttack", 0.01), ("studylib cw_l2", 0.011))],
+    }  # fmt: skip
+    path = reference_attacks.results_path("mnist", "smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record))
+    numbers = attacks.foolbox_numbers("mnist", "smoke")
+    assert numbers["mnist_cw_ratio"] == "1.10×" and numbers["mnist_our_cw_undetected"] == "11 of 20"
+    assert numbers["mnist_fb_boundary_scored"] == "12\u2009345" and numbers["mnist_fb_cw_l2"] == "0.0100"
+    assert len(attacks.against_foolbox("mnist", "smoke").rows) == 4

@@ -684,16 +684,59 @@ def compare_with_foolbox(
     return record
 
 
+def _foolbox_record(dataset: str, profile: str) -> dict | None:
+    """What `studylib bench --foolbox` recorded for `dataset` at `profile` (None: nothing yet)."""
+    path = storage.recorded(reference_attacks.results_path(dataset, profile))
+    return json.loads(path.read_text()) if path else None
+
+
+# The names `foolbox_numbers` gives each recorded row.
+FOOLBOX_ROWS = {
+    "foolbox BoundaryAttack": "fb_boundary",
+    "studylib boundary_attack": "our_boundary",
+    "foolbox HopSkipJumpAttack": "fb_hsj",
+    "foolbox L2CarliniWagnerAttack": "fb_cw",
+    "studylib cw_l2": "our_cw",
+    "foolbox DDN": "fb_ddn",
+    "foolbox FMN": "fb_fmn",
+}
+
+
+def foolbox_numbers(dataset: str, profile: str = "quick") -> dict[str, str]:
+    """The recorded comparison with foolbox for the prose (`chapter.glue`), per row
+    `<dataset>_<row>_...` (rows named by `FOOLBOX_ROWS`): a decision-based attack's success
+    within eps (`_success`), images scored (`_scored`) and seconds (`_seconds`); a minimiser's
+    share fooled (`_fooled`), median L2 (`_l2`) and undetected count (`_undetected`); and our
+    CW-L2's median L2 over foolbox's (`<dataset>_cw_ratio`). Empty where nothing is recorded."""
+    recorded = _foolbox_record(dataset, profile)
+    if recorded is None:
+        return {}
+    found = {}
+    for r in recorded["boundary"] + recorded["cw"] + recorded.get("minimal_l2", []):
+        name = f"{dataset}_{FOOLBOX_ROWS[r['attack']]}"
+        found[f"{name}_seconds"] = f"{r['seconds']:.0f}"
+        if "success_within_eps" in r:
+            found[f"{name}_success"] = f"{r['success_within_eps']:.0f} % of {r['images']}"
+            found[f"{name}_scored"] = f"{r['images_scored']:,}".replace(",", "\u2009")
+        else:
+            found[f"{name}_fooled"] = f"{r['fooled']:.0f} % of {r['images']}"
+            found[f"{name}_l2"] = "-" if r["median_l2"] is None else f"{r['median_l2']:.4f}"
+            found[f"{name}_undetected"] = f"{r['undetected_count']} of {r['images']}"
+    theirs, ours = (r["median_l2"] for r in recorded["cw"])
+    if theirs and ours:
+        found[f"{dataset}_cw_ratio"] = f"{ours / theirs:.2f}×"
+    return found
+
+
 def against_foolbox(dataset: str = "mnist", profile: str = "quick") -> Table:
     """Our boundary and CW-L2 attacks against foolbox's on the same split model and images,
     as recorded by `studylib bench --foolbox`: the boundary attack's success within eps and
     model queries; CW-L2's share fooled, median L2 and share undetected within eps."""
     columns = ("attack", "budget", "success %", "median L2", "undetected", "images scored", "seconds")
-    path = storage.recorded(reference_attacks.results_path(dataset, profile))
-    if path is None:
+    recorded = _foolbox_record(dataset, profile)
+    if recorded is None:
         missing = f"No comparison with foolbox for {dataset}/{profile} yet: run `studylib bench --foolbox`."
         return Table(columns, note=missing)
-    recorded = json.loads(path.read_text())
     rows = [
         (
             r["attack"],
