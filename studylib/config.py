@@ -346,11 +346,14 @@ def resolve_precision(precision: str, device: torch.device, recipe_bf16: bool = 
     return precision
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> cuda when present, else cpu; 'cuda' without a GPU is a clear error."""
-    check_choice("device", device, DEVICES)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when present, else cpu; 'cuda' without a GPU is a clear error. A
+    torch.device passes through as it is (its index kept): resolved once, it travels."""
+    if not isinstance(device, torch.device):
+        check_choice("device", device, DEVICES)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA GPU is available; use 'cpu' or 'auto'")
-    return torch.device(device)
+    return device

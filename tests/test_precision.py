@@ -108,3 +108,13 @@ def test_the_precision_table_says_whether_fp32_moves_the_cells_beyond_the_seeds(
     assert paired.endswith(
         f"seed 0 +0.05 points, {0.01 + shift:+.3f} bits/dim, seed 1 +0.05 points, {0.01 + shift:+.3f} bits/dim"
     )
+
+
+def test_a_resolved_device_travels_as_it_is():
+    cpu = config.resolve_device("cpu")
+    assert config.resolve_device(cpu) is cpu and config.resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            config.resolve_device(torch.device("cuda", 1))
+    with pytest.raises(ValueError, match="device"):
+        config.resolve_device("tpu")

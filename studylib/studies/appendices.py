@@ -123,9 +123,8 @@ def _get(
 ) -> torch.nn.Module | TrainingDiverged:
     """The model from the cache or trained now; a diverged training's `TrainingDiverged`."""
     try:
-        device = str(params.device.type)
         return zoo.get_model(
-            params.dataset, objective, prof, seed, device, ce_weight=weight, precision=params.precision
+            params.dataset, objective, prof, seed, params.device, ce_weight=weight, precision=params.precision
         )
     except TrainingDiverged as diverged:
         return diverged

@@ -790,9 +790,7 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
     q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
     eps = paper.EPSILON[params.dataset]
     prof = strength_profile(params.profile)
-    snapshots = zoo.get_snapshots(
-        params.dataset, "split", prof, params.seed, str(params.device.type), precision=params.precision
-    )
+    snapshots = zoo.get_snapshots(params.dataset, "split", prof, params.seed, params.device, precision=params.precision)
     test = eval_set(params)
     rows = []
     for model in bar(snapshots, desc="snapshots"):

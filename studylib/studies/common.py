@@ -35,7 +35,7 @@ def model_for(params: Params, objective: str, seed: int, ce_weight: float | None
         objective,
         params.profile,
         seed,
-        str(params.device.type),
+        params.device,
         ce_weight=ce_weight,
         precision=params.precision,
     )

@@ -311,9 +311,8 @@ def deep_models(params: Params, weight: float | None = None) -> dict[str, torch.
         for adversarial in (False, True):
             prof = deep_profile(params.profile, params.dataset, flow, adversarial, weight)
             name = flow + (" + adversarial training" if adversarial else "")
-            device = str(params.device.type)
             models[name] = zoo.get_model(
-                params.dataset, "unconditional", prof, params.seed, device, precision=params.precision
+                params.dataset, "unconditional", prof, params.seed, params.device, precision=params.precision
             )
     return models
 

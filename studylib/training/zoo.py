@@ -204,7 +204,7 @@ def get_model(
     objective: str,
     profile: str | Profile | None = "quick",
     seed: int = 0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     ce_weight: float | None = None,
     progress: bool = True,
     precision: str = "auto",
@@ -287,7 +287,7 @@ def get_snapshots(
     objective: str,
     profile: str | Profile | None = "quick",
     seed: int = 0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     progress: bool = True,
     precision: str = "auto",
 ) -> list[ConditionalGlow]:
