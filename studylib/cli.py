@@ -339,7 +339,7 @@ def _foolbox(args: argparse.Namespace) -> None:
     for r in record["boundary"]:
         print(
             f"{r['attack']:<26} {r['budget']:<24} success within eps {eps:.3g}: {r['success_within_eps']:5.1f} %  "
-            f"{r['model_calls']:>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
+            f"{r['model_calls'] or '-':>6} calls {r['images_scored']:>8} images scored {r['seconds']:>7.1f} s"
         )
     for r in record["cw"] + record["minimal_l2"]:
         l2 = f"{r['median_l2']:.4f}" if r["median_l2"] is not None else "-"

@@ -7,7 +7,7 @@ import torch
 
 from studylib.attacks import Detector, augmented_scores, boundary_attack, cw_l2
 from studylib.attacks.cw import margin
-from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
+from studylib.attacks.minimal_l2 import HSJ, HSJ_EVALS, MINIMAL_L2, minimal_l2
 from studylib.book import ledger
 
 OFFSET = -1000.0  # flow scores are large negative numbers; the attacks must not care
@@ -297,3 +297,15 @@ def test_the_adaptive_attack_never_makes_an_image_less_likely():
     assert ok.any() and (scores[ok].argmax(1) != y[ok]).all()
     assert (nll[ok] <= model(x)[1][ok]).all()
     assert own.detected(model(x)[1] + 1e-3).all() and not own.detected(model(x)[1]).any()
+
+
+def test_foolbox_hopskipjump_lands_near_the_exact_distance_in_our_bounds():
+    """foolbox's HopSkipJump clips to [0, 1]: `minimal_l2` shifts our [-0.5, 0.5] images for it."""
+    model, x, y = _flow_scaled()
+    exact = model.distance_to_boundary(x, y)
+    result = minimal_l2(_AsFlow(model), x, y, HSJ, steps=40, step_size=1.0)
+    assert result.success.all() and (model(result.adversarial)[0].argmax(1) != y).all()
+    assert result.adversarial.min() >= -0.5 and result.adversarial.max() <= 0.5
+    ratio = result.l2 / exact
+    assert (ratio >= 1 - 1e-4).all() and ratio.median() <= 1.3, ratio  # measured 1.22 (10 steps: 1.94)
+    assert (result.queries >= HSJ_EVALS[0]).all()

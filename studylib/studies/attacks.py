@@ -19,7 +19,7 @@ from studylib.attacks import grid
 from studylib.attacks.boundary import boundary_attack
 from studylib.attacks.cw import AttackResult, cw_l2, cw_lr
 from studylib.attacks.detector import Detector, FlowTarget
-from studylib.attacks.minimal_l2 import MINIMAL_L2, minimal_l2
+from studylib.attacks.minimal_l2 import HSJ, HSJ_EVALS, MINIMAL_L2, minimal_l2
 from studylib.attacks.pgd import pgd as pgd  # for the chapter's exercises
 from studylib.benchmarks import reference_attacks
 from studylib.book import ledger, paper, plots, tables
@@ -37,7 +37,7 @@ from studylib.training.memo import memo
 
 PAPER_ATTACKS = ("CW-L2", "boundary", "CW-L2 + detection", "boundary + detection")
 ADAPTIVE = "CW-L2, NLL kept"  # misclassify without making the image less likely (Proposition 1)
-ATTACKS = (*PAPER_ATTACKS, *MINIMAL_L2, ADAPTIVE)
+ATTACKS = (*PAPER_ATTACKS, *MINIMAL_L2, HSJ, ADAPTIVE)
 BEST = "best attack"  # per image, the closest success of any attack
 TABLE2_SOURCE = (
     "Table 2: percentage of successful and undetected attacks within L2-distance of eps = 1.5 for "
@@ -545,6 +545,8 @@ def _attack(
         )
     elif attack in MINIMAL_L2:
         result = minimal_l2(target.model, x, y, attack, budgets.min_l2_steps, FMN_STEP * cw_lr(eps))
+    elif attack == HSJ:  # about the boundary attack's queries
+        result = minimal_l2(target.model, x, y, HSJ, max(1, budgets.boundary_queries // HSJ_EVALS[1]), 1.0)
     elif attack == "boundary":
         result = boundary_attack(target, x, y, max_queries=budgets.boundary_queries, seed=params.seed)
     else:
