@@ -284,7 +284,8 @@ class Table2:
         median L2 of the fooling examples (`_l2`), the same for the 8-bit images (`_und8`,
         `_fooled8`, `_levels8`: in levels), of its successful examples how many round back
         to their original's levels (`_rounds_back`), the detector's AUROC against its fooling
-        examples (`_auroc`, `_auroc8`); per model T (`t_<model>`) and the
+        examples (`_auroc`, `_auroc8`), the paper's cell (`paper_<attack>_<model>_und`,
+        `_fooled`); per model T (`t_<model>`) and the
         boundary's undetected rate minus CW-L2's (`order_<model>`)."""
         found = {}
         for objective, outcomes in self.outcomes.items():
@@ -296,6 +297,7 @@ class Table2:
                 for suffix, o in (("", out), ("8", eight)):
                     for what, hit in zip(("und", "fooled"), o.hits(self.eps), strict=True):
                         found[f"{name}_{what}{suffix}"] = _rate(hit)
+                found |= _paper_numbers(self.dataset, attack, objective, name)
                 found[f"{name}_l2"] = _median(out.result.fooled_l2, 1)
                 found[f"{name}_levels8"] = _median(eight.result.fooled_l2, grid.LEVELS)
                 u = grid.offsets(x)
@@ -366,6 +368,13 @@ class Table2:
         }
 
 
+def _paper_numbers(dataset: str, attack: str, objective: str, name: str) -> dict[str, str]:
+    """The paper's Table 2 cell for `attack` on `objective`'s model, named `paper_<name>_und`
+    and `paper_<name>_fooled` (nothing where the paper has no such cell)."""
+    cell = paper.TABLE2[dataset].get(attack, {}).get(objective)
+    return {f"paper_{name}_und": f"{cell[0]} %", f"paper_{name}_fooled": f"{cell[1]} %"} if cell else {}
+
+
 _CELL = re.compile(r"^(.+) vs (\w+): (successful and undetected|fooling the classifier) within eps(, 8-bit images)?$")
 _ORDER = re.compile(r"^(\w+): the boundary attack is undetected more often than CW-L2$")
 
@@ -373,7 +382,8 @@ _ORDER = re.compile(r"^(\w+): the boundary attack is undetected more often than 
 def recorded_numbers(dataset: str, profile: str = "quick", seed: int = 0) -> dict[str, str]:
     """The rates of a dataset's recorded Table 2 (its ledger entry), named as
     `Table2.numbers` names them with the dataset in front (`cifar10_cw_split_und`,
-    `cifar10_order_split`): a chapter run on one dataset quotes the other's recorded run
+    `cifar10_order_split`; the paper's cells as `paper_cifar10_cw_split_und`): a chapter
+    run on one dataset quotes the other's recorded run
     instead of numbers typed by hand. Empty where nothing is recorded."""
     entry = ledger.read_recorded(f"04_attacks__{dataset}__{profile}__seed{seed}.json")
     found = {}
@@ -383,6 +393,7 @@ def recorded_numbers(dataset: str, profile: str = "quick", seed: int = 0) -> dic
             kind = "und" if what.startswith("successful") else "fooled"
             name = f"{dataset}_{_slug(attack)}_{model}_{kind}{'8' if eight else ''}"
             found[name] = f"{c['ours']:.0f} % [{c['low']:.0f}, {c['high']:.0f}]"
+            found |= _paper_numbers(dataset, attack, model, f"{dataset}_{_slug(attack)}_{model}")
         elif order := _ORDER.match(c["name"]):
             found[f"{dataset}_order_{order.group(1)}"] = f"{c['ours']:+.0f} points [{c['low']:+.0f}, {c['high']:+.0f}]"
     return found
