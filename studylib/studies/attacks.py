@@ -730,7 +730,7 @@ def foolbox_numbers(dataset: str, profile: str = "quick") -> dict[str, str]:
         found[f"{name}_seconds"] = f"{r['seconds']:.0f}"
         if "success_within_eps" in r:
             found[f"{name}_success"] = f"{r['success_within_eps']:.0f} % of {r['images']}"
-            found[f"{name}_scored"] = f"{r['images_scored']:,}".replace(",", "\u2009")
+            found[f"{name}_scored"] = f"{r['images_scored']:,}".replace(",", " ")  # printable: glue pastes its repr
         else:
             found[f"{name}_fooled"] = f"{r['fooled']:.0f} % of {r['images']}"
             found[f"{name}_l2"] = "-" if r["median_l2"] is None else f"{r['median_l2']:.4f}"
