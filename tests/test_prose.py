@@ -35,7 +35,7 @@ HAND_TYPED = {
     "01_theory": 0,
     "02_training": 202,
     "03_likelihood": 18,
-    "04_attacks": 87,
+    "04_attacks": 0,
     "05_interpolations": 16,
     "06_bg_mnist": 89,
     "07_flow_robustness": 110,

@@ -244,11 +244,12 @@ def sync(profile: str = "quick", names: list[str] | None = None, out: Path | Non
 
 
 # The computed tables fit the text column (columns share its width, long cells wrap), and so
-# does the package code a chapter includes (long lines wrap).
+# do printed outputs and the package code a chapter includes (long lines wrap).
 BOOK_CSS = """
 .cell_output table { table-layout: fixed; width: 100%; font-size: 0.8em; }
 .cell_output table th, .cell_output table td { overflow-wrap: anywhere; padding: 0.25em 0.4em; }
 .highlight-python pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.8em; }
+.cell_output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 
