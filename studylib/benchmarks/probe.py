@@ -64,11 +64,8 @@ def probe(
         torch.cuda.reset_peak_memory_stats(dev)
     with tempfile.TemporaryDirectory() as folder:
         model, result = fit(
-            dataset,
-            objective,
+            model_spec,
             prof,
-            seed,
-            model_spec["ce_weight"],
             train_data,
             Path(folder) / "checkpoint.pt",
             dev,

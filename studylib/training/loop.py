@@ -411,19 +411,13 @@ def train(
 
 
 def fit(
-    dataset: str,
-    objective: str,
-    profile: Profile,
-    seed: int,
-    ce_weight: float,
-    data: ImageDataset,
-    checkpoint: Path,
-    device: torch.device,
-    **options,
+    model_spec: dict, profile: Profile, data: ImageDataset, checkpoint: Path, device: torch.device, **options
 ) -> tuple[ConditionalGlow, dict]:
-    """`profile`'s model for `dataset` and `objective`, drawn from `seed` (`build.new_model`)
-    and trained on `data` for the profile's steps (`train`, with its `options`): the one way
-    the cache, the probe and the ablation build and train a model. Returns (model, record)."""
+    """The model `model_spec` describes (`zoo.spec`: dataset, objective, seed, weight), drawn
+    from its seed (`build.new_model`) and trained on `data` for `profile`'s steps (`train`,
+    with its `options`): the one way the cache and the probe build and train a model.
+    Returns (model, record)."""
+    dataset, objective, seed = model_spec["dataset"], model_spec["objective"], model_spec["seed"]
     model = new_model(dataset, objective, profile, seed)
     record = train(
         model,
@@ -431,7 +425,7 @@ def fit(
         objective=objective,
         profile=profile,
         total_steps=profile.steps_for(dataset),
-        ce_weight=ce_weight,
+        ce_weight=model_spec["ce_weight"],
         seed=seed,
         checkpoint=checkpoint,
         device=device,

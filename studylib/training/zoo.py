@@ -246,7 +246,6 @@ def _train_entry(
     precision: str,
 ) -> ConditionalGlow:
     """Train the model of `model_spec` into its entry `folder` (resuming its checkpoint) and load it."""
-    dataset, objective, seed = model_spec["dataset"], model_spec["objective"], model_spec["seed"]
     checkpoint = folder / "checkpoint.pt"
     if distributed.is_main():  # under torchrun, rank 0 alone writes the entry
         folder.mkdir(parents=True, exist_ok=True)
@@ -255,11 +254,8 @@ def _train_entry(
     distributed.barrier()
     try:
         model, result = fit(
-            dataset,
-            objective,
+            model_spec,
             prof,
-            seed,
-            model_spec["ce_weight"],
             train_data,
             checkpoint,
             dev,
