@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from studylib.sizes import SIZES, Arch
+
 DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
 # Every training objective: the classifiers' and an unconditional flow (one class, chapter 7).
@@ -34,33 +36,6 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}; allowed values: {', '.join(allowed)}")
     return value  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Arch:
-    """GLOW size: levels L, steps per level K, hidden width H of the coupling networks
-    (one width for every level, or one per level: level 1 runs at 32x32 and costs most)."""
-
-    levels: int
-    steps: int
-    hidden: int | tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if isinstance(self.hidden, list):  # read back from a saved config (JSON has no tuples)
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-        if isinstance(self.hidden, tuple) and len(self.hidden) != self.levels:
-            raise ValueError(f"hidden widths {self.hidden} must give one width per level ({self.levels})")
-        if min(self.hidden if isinstance(self.hidden, tuple) else (self.hidden,)) < 1:
-            raise ValueError(f"hidden widths must be positive, got {self.hidden}")
-
-    def hidden_at(self, level: int) -> int:
-        """Coupling width at `level` (0-based)."""
-        return self.hidden[level] if isinstance(self.hidden, tuple) else self.hidden
-
-    def label(self) -> str:
-        """L3K8H64, or L3K8H32-64-64 with per-level widths."""
-        widths = "-".join(map(str, self.hidden)) if isinstance(self.hidden, tuple) else str(self.hidden)
-        return f"L{self.levels}K{self.steps}H{widths}"
 
 
 @dataclass(frozen=True)
@@ -113,8 +88,11 @@ class Profile:
     gan_weight: float = 0.0
     compile: bool = False
     split_readout: str = "corner"
+    budget: float = 1.0  # the training budget, as a multiple of the table's steps (`at_budget`)
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.budget, (int, float)) and 0 < self.budget < math.inf):
+            raise ValueError(f"budget must be a positive number, got {self.budget!r}")
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("split_readout", self.split_readout, READOUTS)
         if not 0 <= self.ema_decay < 1:
@@ -132,6 +110,17 @@ class Profile:
             raise ValueError("adversarial training needs adversarial_eps > 0 and adversarial_steps >= 1")
         if list(self.snapshots) != sorted(set(self.snapshots)) or not all(0 < f <= 1 for f in self.snapshots):
             raise ValueError(f"snapshots must be increasing fractions of training in (0, 1], got {self.snapshots}")
+
+    def at_budget(self, budget: float) -> Profile:
+        """This recipe trained `budget` times as long as the table says: its steps and warm-up
+        scale together, and its learning-rate milestones and snapshots, fractions of the run,
+        follow. At 1 it is the table's profile, cache keys unchanged (chapter 10's sweep)."""
+        if not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
+            raise ValueError(f"budget must be a positive number, got {budget!r}")
+        ratio = budget / self.budget
+        steps = {k: max(1, round(v * ratio)) for k, v in self.train_steps.items()}
+        warmup = max(1, round(self.warmup_steps * ratio)) if self.warmup_steps else 0
+        return dataclasses.replace(self, train_steps=steps, warmup_steps=warmup, budget=float(budget))
 
     def snapshot_steps(self, total: int) -> list[int]:
         """The steps of a `total`-step run at which training keeps a copy of the weights."""
@@ -190,6 +179,7 @@ _NEUTRAL = {
     "gan_weight": 0.0,
     "compile": False,
     "split_readout": "corner",
+    "budget": 1.0,
 }
 LR_SCHEDULES = ("step", "cosine")
 
@@ -217,16 +207,13 @@ def family(dataset: str) -> str:
 # Where along a run its weights are kept (fractions of its steps), weak to final: chapter 4
 # attacks each to see detection change as the density sharpens.
 SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
-_PAPER_EPOCH_STEPS = {"mnist": 60_000 // 64, "cifar10": 50_000 // 64}
 
 PROFILE_TABLE: dict[str, Profile] = {
     # Every code path in seconds; the numbers mean nothing, but the models classify a little
     # (~30 % on MNIST), enough for the chapters' selections of correctly classified images.
     "smoke": Profile(
         name="smoke",
-        arch={"mnist": Arch(2, 2, 16), "cifar10": Arch(2, 2, 16)},
-        batch_size=32,
-        train_steps={"mnist": 40, "cifar10": 40},
+        **SIZES["smoke"].train.as_fields(),
         lr=1e-3,
         warmup_steps=5,
         lr_milestones=(0.8,),
@@ -236,9 +223,6 @@ PROFILE_TABLE: dict[str, Profile] = {
         bf16=True,
         checkpoint_every=10,
         log_every=5,
-        eval_subset=128,
-        eval_batch_size=64,
-        table_subset=128,
         split_readout="lowpass",  # as `quick`, so that CI runs the chapters on its recipe
     ),
     # The CPU-scale study: ~35 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores.
@@ -252,9 +236,7 @@ PROFILE_TABLE: dict[str, Profile] = {
     # classifier: +1.6 points at the same bits/dim). Every model keeps `SNAPSHOTS`.
     "quick": Profile(
         name="quick",
-        arch={"mnist": Arch(3, 8, (32, 64, 64)), "cifar10": Arch(3, 8, (32, 64, 64))},
-        batch_size=32,
-        train_steps={"mnist": 10_000, "cifar10": 5000},
+        **SIZES["quick"].train.as_fields(),
         lr=2e-3,
         warmup_steps=200,
         lr_milestones=(0.8,),
@@ -264,8 +246,6 @@ PROFILE_TABLE: dict[str, Profile] = {
         bf16=True,
         checkpoint_every=250,
         log_every=25,
-        eval_subset=2000,
-        eval_batch_size=250,
         ema_decay=0.999,
         augment_mnist=False,
         snapshots=SNAPSHOTS,
@@ -275,9 +255,7 @@ PROFILE_TABLE: dict[str, Profile] = {
     # 60 epochs, 150 epochs (batch size unstated in the paper: 64), w = 1. For a GPU.
     "paper": Profile(
         name="paper",
-        arch={"mnist": Arch(4, 12, 128), "cifar10": Arch(4, 16, 256)},
-        batch_size=64,
-        train_steps={k: 150 * v for k, v in _PAPER_EPOCH_STEPS.items()},
+        **SIZES["paper"].train.as_fields(),
         lr=1e-3,
         warmup_steps=500,
         lr_milestones=(0.4, 0.8),
@@ -287,8 +265,6 @@ PROFILE_TABLE: dict[str, Profile] = {
         bf16=False,
         checkpoint_every=2000,
         log_every=100,
-        eval_subset=None,
-        eval_batch_size=500,
     ),
 }
 

@@ -17,7 +17,7 @@ PACKAGE = Path(studylib.__file__).parent
 # Lowest first. A module may import its own layer's modules and any lower layer's, never a
 # higher one's; two different layers of the same rank may not import each other.
 LAYERS = {
-    "foundation": (0, ("storage", "config", "data", "progress")),
+    "foundation": (0, ("storage", "sizes", "config", "data", "progress")),
     "theory": (1, ("theory",)),
     "models": (1, ("models",)),
     "book": (1, ("book",)),

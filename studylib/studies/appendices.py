@@ -6,7 +6,6 @@ against the spread of NLLs, and the share of interpolation paths that stay below
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -17,11 +16,12 @@ from studylib.book import paper
 from studylib.book.chapter import Params, check_seeds
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table, estimate
-from studylib.config import Arch, Profile, family
+from studylib.config import Profile, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
 from studylib.measure.uncertainty import t_interval, wilson
 from studylib.progress import bar
+from studylib.sizes import AppendixSizes, sizes
 from studylib.studies.common import (
     eval_interpolations,
     eval_log_likelihoods,
@@ -34,42 +34,6 @@ from studylib.studies.common import (
 )
 from studylib.training import zoo
 from studylib.training.loop import TrainingDiverged
-
-
-@dataclass(frozen=True)
-class AppendixSizes:
-    """The appendix models' scale (None: the profile's own), the PixelCNN's (gated blocks per
-    stream, filters), the large alpha of appendix E, and the interpolation pairs."""
-
-    arch: Arch | None
-    train_steps: int | None
-    pixelcnn: Arch
-    pixelcnn_steps: int | None
-    alpha: float
-    pairs: int
-
-    def describe(self) -> str:
-        """The sizes in words, in lines short enough for the book's page."""
-        a, p = self.arch, self.pixelcnn
-        flow = "the profile's size" if a is None else f"{a.levels} levels x {a.steps} flow steps, width {a.hidden}"
-        return "\n".join(
-            (
-                f"appendix-C flows: {flow}; {_steps(self.train_steps)}",
-                f"PixelCNN++: {p.steps} gated blocks of {p.hidden} filters; {_steps(self.pixelcnn_steps)}",
-                f"large alpha of appendix E: {self.alpha:g}; interpolation paths per model: {self.pairs}",
-            )
-        )
-
-
-def _steps(steps: int | None) -> str:
-    return "the profile's steps" if steps is None else f"{steps} training steps"
-
-
-_SIZES = {
-    "smoke": AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
-    "quick": AppendixSizes(Arch(3, 4, 32), 1500, Arch(1, 3, 32), 1500, 1000.0, 200),
-    "paper": AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
-}
 
 # Appendix C's variants of the reweighted model: one change to its class prior each.
 VARIANTS: dict[str, dict] = {
@@ -85,7 +49,7 @@ VARIANTS: dict[str, dict] = {
 
 def appendix_sizes(profile: str) -> AppendixSizes:
     """The appendix models' sizes at a profile."""
-    return _SIZES[profile]
+    return sizes(profile).appendix
 
 
 def appendix_profile(profile: Profile, dataset: str, change: dict, pixelcnn: bool = False) -> Profile:

@@ -31,6 +31,7 @@ from studylib.measure import evaluate
 from studylib.measure.detection import auroc, roc_curve
 from studylib.measure.uncertainty import difference_of_rates, wilson
 from studylib.progress import bar
+from studylib.sizes import Budgets, sizes
 from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
 from studylib.training import zoo
 from studylib.training.memo import memo
@@ -51,33 +52,14 @@ CW_C_INIT = 1e-3  # CW's first constant (Carlini & Wagner's); part of the memo k
 FMN_STEP = 0.3  # FMN's largest step, in CW's Adam steps: near the distances CW finds (`minimal_l2`)
 
 
-@dataclass(frozen=True)
-class Budgets:
-    """Attack budgets: CW optimiser steps per binary-search step, binary-search steps,
-    boundary-attack queries per image, and DDN's and FMN's steps."""
-
-    cw_steps: int = 100
-    cw_search_steps: int = 5
-    boundary_queries: int = 2000
-    min_l2_steps: int = 200
-
-
-_BUDGETS = {
-    "smoke": Budgets(5, 2, 30, 5),
-    "quick": Budgets(50, 4, 1000, 200),
-    "paper": Budgets(200, 9, 10000, 1000),
-}
-_IMAGES = {"smoke": 8, "quick": 100, "paper": 1000}
-
-
 def default_budgets(profile: str) -> Budgets:
     """The attack budgets of a profile (smoke: seconds; quick: about 6 CPU minutes per model on 2 cores)."""
-    return _BUDGETS[profile]
+    return sizes(profile).attack
 
 
 def default_images(profile: str) -> int:
     """How many images per model a profile attacks."""
-    return _IMAGES[profile]
+    return sizes(profile).attack_images
 
 
 @dataclass

@@ -31,6 +31,7 @@ from studylib.studies.interpolations import (
     interpolation_strip,
     interpolation_study,
 )
+from studylib.studies.interpolations import default_pairs as default_pairs  # for the chapter
 
 BLURS = ("0", "1", "5")
 

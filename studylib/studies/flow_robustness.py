@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -20,38 +19,21 @@ from studylib.attacks.pgd import pgd
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional
 from studylib.book.tables import Table
-from studylib.config import Arch, Profile, family
+from studylib.config import Profile, family
 from studylib.measure import evaluate
 from studylib.measure.uncertainty import bootstrap
 from studylib.models.linear_flow import LinearFlow, adversarial_fit, optimal_attack, universal_attack, worst_case_nll
 from studylib.progress import bar
+from studylib.sizes import DeepSizes, LinearSizes, sizes
 from studylib.training import zoo
 from studylib.training.memo import memo
 
-
-@dataclass(frozen=True)
-class LinearSizes:
-    """How much of MNIST the linear study uses: training and test images, PCA dimensions,
-    the L2 budgets, and L-BFGS iterations for the sample-specific adversarial fit."""
-
-    train: int
-    test: int
-    dims: int
-    eps: tuple[float, ...]
-    fit_steps: int
-
-
-_SIZES = {
-    "smoke": LinearSizes(1000, 500, 10, (0.0, 1.0, 2.0), 20),
-    "quick": LinearSizes(10_000, 2000, 50, (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0), 100),
-    "paper": LinearSizes(60_000, 10_000, 100, (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0), 200),
-}
 FITS = ("clean", "universal", "sample")  # which attack each fit was trained against
 
 
 def linear_sizes(profile: str) -> LinearSizes:
     """The linear study's sizes at a profile."""
-    return _SIZES[profile]
+    return sizes(profile).linear
 
 
 def toy_data(n: int = 400, seed: int = 0) -> torch.Tensor:
@@ -251,34 +233,12 @@ def _split(estimate: tuple[float, float, float]) -> tuple[float, tuple[float, fl
 # ---- Deep flows -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeepSizes:
-    """The deep half's scale: the flows' architecture and training steps (batch 32; None:
-    the profile's own), the attacked images per set, the budgets (L2 and L-infinity) and
-    PGD steps of the attacks, and the hybrid adversarial training's weight, L2 eps and steps."""
-
-    arch: Arch | None
-    train_steps: int | None
-    images: int
-    l2_eps: tuple[float, ...]
-    linf_eps: tuple[float, ...]
-    pgd_steps: int
-    adv_weight: float = 0.5
-    adv_eps: float = 1.0
-    adv_steps: int = 3
-
-
-_DEEP = {
-    "smoke": DeepSizes(Arch(2, 2, 16), 30, 8, (0.5, 2.0), (2 / 255,), 2, adv_steps=1),
-    "quick": DeepSizes(Arch(3, 4, 32), 1500, 64, (0.25, 0.5, 1.0, 2.0), (1 / 255, 2 / 255, 4 / 255, 8 / 255), 10),
-    "paper": DeepSizes(None, None, 1000, (0.25, 0.5, 1.0, 2.0), (1 / 255, 2 / 255, 4 / 255, 8 / 255), 40),
-}
 DEEP_FLOWS = ("glow", "realnvp")
 
 
 def deep_sizes(profile: str) -> DeepSizes:
     """The deep half's sizes at a profile."""
-    return _DEEP[profile]
+    return sizes(profile).deep
 
 
 def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool, weight: float | None = None) -> Profile:

@@ -15,7 +15,13 @@ from studylib.book.ledger import directional, quantitative
 from studylib.config import DATASETS, check_choice
 from studylib.measure import evaluate, interpolate
 from studylib.measure.uncertainty import bootstrap, difference_of_rates, wilson
+from studylib.sizes import sizes
 from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, model_for
+
+
+def default_pairs(profile: str) -> int:
+    """How many interpolation paths per dataset a profile draws (chapters 5 and 6)."""
+    return sizes(profile).paths
 
 
 @dataclass

@@ -11,6 +11,7 @@ import seaborn as sns
 from studylib.book.ledger import directional
 from studylib.book.tables import Table
 from studylib.measure.uncertainty import wilson
+from studylib.sizes import sizes
 from studylib.theory import annulus
 from studylib.theory import annulus_symbolic as symbolic
 
@@ -22,7 +23,13 @@ __all__ = [
     "plot_dimension_scaling",
     "plot_attack",
     "proposition_claims",
+    "monte_carlo_sizes",
 ]
+
+
+def monte_carlo_sizes(profile: str) -> tuple[int, int]:
+    """A profile's draws per KL estimate and attacked points per case."""
+    return sizes(profile).monte_carlo
 
 
 def table(rows: list[dict]) -> Table:
