@@ -36,6 +36,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--ce-weight", type=float, default=None, help="override the profile's cross-entropy weight w")
     p.add_argument(
+        "--budget", type=float, default=1.0, help="train for this multiple of the profile's steps (chapter 10's sweep)"
+    )
+    p.add_argument(
         "--precision",
         default="auto",
         choices=PRECISIONS,
@@ -156,16 +159,17 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
 
     if args.subset is not None and args.subset < 1:  # before any training
         raise ValueError(f"--subset must be a positive number of test images, got {args.subset}")
-    zoo.spec(args.dataset, args.objective, get_profile(args.profile), args.seed, args.ce_weight)
+    profile = get_profile(args.profile).at_budget(args.budget)
+    zoo.spec(args.dataset, args.objective, profile, args.seed, args.ce_weight)
     distributed.init_from_env(args.device)  # under torchrun: one rank per process
     model = zoo.get_model(
-        args.dataset, args.objective, args.profile, args.seed, args.device, args.ce_weight, precision=args.precision
+        args.dataset, args.objective, profile, args.seed, args.device, args.ce_weight, precision=args.precision
     )
     if not distributed.is_main():
         return {}
-    subset = args.subset if args.subset is not None or not default_subset else get_profile(args.profile).eval_subset
+    subset = args.subset if args.subset is not None or not default_subset else profile.eval_subset
     test = data.load(args.dataset, "test", subset=subset, seed=args.seed)
-    result = evaluate.evaluate(model, test, get_profile(args.profile).eval_batch_size)
+    result = evaluate.evaluate(model, test, profile.eval_batch_size)
     result["train_seconds"] = round(model.info["train_seconds"], 1)
     result["cache_key"] = model.info["key"]
     result["precision"] = zoo.trained_precision(model.info)

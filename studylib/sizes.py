@@ -172,7 +172,7 @@ SIZES: dict[str, Sizes] = {
         appendix=AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
         linear=LinearSizes(1000, 500, 10, (0.0, 1.0, 2.0), 20),
         deep=DeepSizes(Arch(2, 2, 16), 30, 8, (0.5, 2.0), (2 / 255,), 2, adv_steps=1),
-        scale=ScaleSizes({0.25: 2, 0.5: 2, 1.0: 2, 2.0: 1}),
+        scale=ScaleSizes({0.125: 1, 0.25: 1, 0.5: 2, 1.0: 1}),
     ),
     # The CPU-scale study (~35 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores);
     # the attacks take about 6 CPU minutes per model.

@@ -129,6 +129,8 @@ def test_probe_appends_its_row_and_says_what_the_whole_run_would_take(home, tmp_
 def test_bad_numbers_are_refused_before_any_training(home, capsys):
     for args, message in [
         (("train", "--ce-weight", "-1"), "ce_weight must be a non-negative number"),
+        (("train", "--budget", "0"), "budget must be a positive number, got 0.0"),
+        (("evaluate", "--budget", "inf"), "budget must be a positive number, got inf"),
         (("evaluate", "--subset", "0"), "--subset must be a positive number"),
         (("ablate", "--minutes", "0"), "--minutes must be positive"),
         (("ablate", "--levers", "faster"), "unknown lever 'faster'; allowed values: baseline"),

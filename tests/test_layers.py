@@ -39,6 +39,7 @@ STUDY_OF = {
     "07_flow_robustness": "flow_robustness",
     "08_appendices": "appendices",
     "09_recipe": "recipe",
+    "10_scale": "scale",
 }
 
 

@@ -34,13 +34,14 @@ HAND_TYPED = {
     "00_overview": 0,
     "01_theory": 0,
     "02_training": 202,
-    "03_likelihood": 18,
+    "03_likelihood": 0,
     "04_attacks": 0,
     "05_interpolations": 16,
     "06_bg_mnist": 89,
     "07_flow_robustness": 110,
     "08_appendices": 78,
     "09_recipe": 62,
+    "10_scale": 0,
 }
 
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`")

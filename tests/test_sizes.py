@@ -49,6 +49,7 @@ def test_the_budget_scales_steps_and_warmup_and_keeps_one_times_keys():
     assert quarter.snapshot_steps(quarter.steps_for("mnist"))[-1] == 2500
     keys = {zoo.cache_key(zoo.spec("mnist", "split", quick.at_budget(b), 0)) for b in (0.25, 0.5, 1, 2, 4)}
     assert len(keys) == 5
+    assert zoo.cache_key(zoo.spec("mnist", "split", quarter, 0)).startswith("mnist-split-quick-x0.25-")
     assert quick.at_budget(4).as_dict("mnist")["budget"] == 4.0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -199,13 +200,24 @@ def test_needed_gap_and_margin_statistics():
     s = m.stats(0.95)
     assert s["threshold_bpd"] == pytest.approx(1.95) and s["threshold_recall"] == pytest.approx(96 / 101)
     assert s["wrong_below_threshold"] == pytest.approx(95 / 101)
-    spread, below = likelihood.claims({"mnist": m}, 0.95)
+    spread, below, confident = likelihood.claims({"mnist": m}, 0.95)
     assert spread["verdict"] == "holds" and spread["ours"] == pytest.approx(m.correct_nats.std().item() - 0.7)
     assert below["verdict"] == "holds" and below["ours"] == pytest.approx(100 * 95 / 101 - 50)
     assert s["median_gap_nats"] == pytest.approx(0.7) and s["median_gap_bpd"] == pytest.approx(0.001)
     table = likelihood.margins_table({"mnist": m}, 0.95)
     assert table.columns == ("", "mnist") and table.rows[0] == ("test images", 101)
     assert table.rows[-1] == ("wrong-class NLL below T (%)", round(100 * 95 / 101, 1))
+    # T - NLL in nats over the images; no image misclassified: the rate is floored at 1/102
+    to_t = (1.95 - correct.numpy()) * 1024 * math.log(2)
+    assert confident["ours"] == pytest.approx(np.median(to_t) - math.log(9) - math.log(101))
+    assert confident["verdict"] == "holds" and likelihood.warranted_gap(np.array([True, False])) == pytest.approx(
+        math.log(9)
+    )
+    assert likelihood.warranted_gap(np.array([True, False, False, False])) == pytest.approx(math.log(9 * 3))
+    told = likelihood.numbers({"mnist": m}, [spread, below, confident], 0.95)
+    assert told["mnist_needed"] == "13.7" and told["mnist_wrong_below"] == f"{100 * 95 / 101:.1f} %"
+    assert told["mnist_share_claim"] == f"{below['ours']:.1f} points [{below['low']:.1f}, {below['high']:.1f}]"
+    assert told["mnist_images"] == "101" and told["quantile"] == "95%"
 
 
 def test_tradeoff_points_show_the_seed_spread_where_there_are_seeds():

@@ -29,6 +29,7 @@ CHAPTERS = (
     "06_bg_mnist",
     "07_flow_robustness",
     "08_appendices",
+    "10_scale",
 )
 
 
@@ -68,8 +69,11 @@ RULE = (
     "rate of 5 % over all the ledger's orderings (Holm's correction of the two-sided p-values, "
     "read from each interval under a normal approximation), and is *inconclusive* otherwise. "
     "An exact check (a closed form or an extreme over the drawn points) is decided by its sign "
-    "and takes no part in the correction. A paper value marked as a misprint is shown but not "
-    "counted."
+    "and takes no part in the correction. A claim that a gap closes with scale (chapter 10) "
+    "*holds* when the 95 % interval of the fitted curve at the paper's budget meets the "
+    "paper's band above, *fails* when that of the curve's asymptote lies wholly outside it, "
+    "and is *inconclusive* otherwise (or when both hold: the fit then contradicts itself). "
+    "A paper value marked as a misprint is shown but not counted."
 )
 
 
@@ -140,6 +144,22 @@ def directional(
             "note": note,
         }
     )
+
+
+def closes(
+    name: str,
+    extrapolated: float,
+    interval: tuple[float, float],
+    asymptote: tuple[float, float],
+    paper: float,
+    note: str = "",
+    **measured: object,
+) -> dict:
+    """That a gap to the paper's number closes with the training budget: our fitted curve at
+    the paper's budget, `extrapolated` with its 95 % `interval`, and the 95 % interval of the
+    curve's `asymptote`; `measured` gives `quantitative`'s n, of, method, unit and source."""
+    claim = quantitative(name, extrapolated, interval, paper, **measured) | {"kind": "scale", "note": note}
+    return _checked(claim | {"asymptote_low": asymptote[0], "asymptote_high": asymptote[1]})
 
 
 def _checked(c: dict) -> dict:
@@ -219,6 +239,12 @@ def verdict(c: dict, scale: float = 1.0) -> str:
         if low <= c["low"] and c["high"] <= high:
             return "matches"
         return "differs" if c["high"] < low or c["low"] > high else "inconclusive"
+    if c.get("kind") == "scale":
+        low, high = band(c, scale)
+        bounded = math.isfinite(c["low"]) and math.isfinite(c["high"])  # unbounded: no curve was fitted
+        meets = bounded and c["low"] <= high and c["high"] >= low
+        excluded = c["asymptote_high"] < low or c["asymptote_low"] > high
+        return {(True, False): "holds", (False, True): "fails"}.get((meets, excluded), "inconclusive")
     if c.get("kind") == "directional":
         if c["low"] > 0:
             return "holds"
@@ -259,7 +285,7 @@ def describe(claims: list[dict]) -> Table:
     over, the paper's value (or 'says so' for an ordering), and the verdict."""
     rows = []
     for c in claims:
-        paper = _with_unit(c["paper"], c["unit"]) if c["kind"] == "quantitative" else "says so"
+        paper = "says so" if c["kind"] == "directional" else _with_unit(c["paper"], c["unit"])
         rows.append(
             (
                 c["name"],
@@ -288,7 +314,7 @@ def scorecard(entries: list[dict], scale: float = 1.0) -> list[dict]:
             if e["chapter"] == chapter:
                 for c, v in zip(e["claims"], verdicts, strict=True):
                     if v != "misprint":
-                        counts[v + (" " if c["kind"] == "directional" and v == "inconclusive" else "")] += 1
+                        counts[v + (" " if c["kind"] != "quantitative" and v == "inconclusive" else "")] += 1
         out.append({"chapter": chapter, **counts})
     return out
 

@@ -67,10 +67,13 @@ def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: f
 
 
 def cache_key(model_spec: dict) -> str:
-    """A short hash of the spec; names the entry's folder."""
+    """A short hash of the spec; names the entry's folder (with the training budget where it
+    is not 1, `Profile.at_budget`: mnist-split-quick-x0.25-<hash>)."""
     blob = json.dumps(model_spec, sort_keys=True).encode()
+    budget = model_spec["settings"].get("budget", 1.0)
+    scaled = f"x{budget:g}-" if budget != 1.0 else ""
     return (
-        f"{model_spec['dataset']}-{model_spec['objective']}-{model_spec['profile']}-"
+        f"{model_spec['dataset']}-{model_spec['objective']}-{model_spec['profile']}-{scaled}"
         + hashlib.sha256(blob).hexdigest()[:12]
     )
 

@@ -1,0 +1,87 @@
+"""Chapter 10's fits: the power law, its backtest, the bootstrap, and the "gap closes" verdict."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from studylib.book import ledger
+from studylib.studies import scale
+
+SEEDS = {0.25: 2, 0.5: 2, 1.0: 3, 2.0: 1, 4.0: 1}
+
+
+def rows_from(law, noise: float, seed: int = 0, dataset: str = "mnist", objective: str = "split") -> list[dict]:
+    """A sweep's rows drawn from a known curve: accuracy = law(budget) + noise."""
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "dataset": dataset,
+            "objective": objective,
+            "budget": b,
+            "seed": s,
+            "accuracy": law(b) + rng.normal(0, noise),
+            "bits/dim": 1.0 + 0.2 * b**-0.5 + rng.normal(0, noise / 100),
+        }
+        for b, n in SEEDS.items()
+        for s in range(n)
+    ]
+
+
+def test_the_fit_recovers_a_known_curve_and_its_backtest_predicts_the_held_out_budget():
+    def law(b):
+        return scale.power_law(b, 99.0, -4.0, 0.6)
+
+    found = scale.curve(rows_from(law, 0.05), "mnist", "split", "accuracy", "quick")
+    limit, amplitude, exponent = found.params
+    assert abs(limit - 99.0) < 0.4 and abs(amplitude + 4.0) < 0.4 and abs(exponent - 0.6) < 0.15
+    assert abs(found.backtest["predicted"] - law(4.0)) < 0.3
+    value, low, high = found.extrapolated
+    assert low <= law(found.target) <= high and low < value < high
+    assert found.asymptote[1] <= 99.0 <= found.asymptote[2]
+    steep = scale.curve(rows_from(lambda b: 130.0 - 40.0 * b**-0.2, 0.05), "mnist", "split", "accuracy", "quick")
+    assert steep.asymptote[0] <= 100.0 and steep.asymptote[2] <= 100.0  # no accuracy above 100 %
+
+
+def test_the_paper_budget_is_counted_in_images_seen():
+    assert scale.paper_budget("mnist", "quick") == pytest.approx(150 * (60_000 // 64) * 64 / (10_000 * 32))
+    assert scale.paper_budget("cifar10", "quick") == pytest.approx(150 * (50_000 // 64) * 64 / (5000 * 32))
+    assert scale.paper_budget("bg-mnist-5", "quick") == scale.paper_budget("mnist", "quick")
+
+
+def _claim(interval, asymptote, paper=99.3):
+    ours = sum(interval) / 2 if math.isfinite(sum(interval)) else 0.0
+    return ledger.closes(
+        "x", ours, interval, asymptote, paper, n=9, of="models", method="m", unit="%", source="Table 1"
+    )
+
+
+def test_the_gap_closes_verdict_can_come_out_each_way():
+    band_low, band_high = ledger.band(_claim((99.0, 99.4), (99.0, 99.5)))
+    assert _claim((99.0, 99.4), (98.9, 99.6))["verdict"] == "holds"
+    assert _claim((95.0, 96.0), (96.0, 97.0))["verdict"] == "fails"
+    assert _claim((95.0, 96.0), (97.0, 100.0))["verdict"] == "inconclusive"
+    assert band_high < 100.0 and _claim((95.0, 96.0), (band_low, band_high))["verdict"] == "inconclusive"
+    assert _claim((-math.inf, math.inf), (-math.inf, math.inf))["verdict"] == "inconclusive"  # no fit
+
+
+def test_a_curve_the_data_cannot_fit_says_so():
+    rows = [r for r in rows_from(lambda b: 98.0, 0.1) if r["budget"] in (1.0, 2.0)]
+    found = scale.curve(rows, "mnist", "split", "accuracy", "quick")
+    assert found.params is None and all(np.isnan(found.extrapolated))
+    (claim,) = [c for c in scale.claims([found])]
+    assert claim["verdict"] == "inconclusive" and claim["low"] == -math.inf
+    assert scale.numbers([found], [claim], rows, [], "quick")["mnist_split_acc_there"] == "no fit"
+
+
+def test_the_bootstrap_is_seeded_and_widens_with_the_spread():
+    def law(b):
+        return scale.power_law(b, 99.0, -4.0, 0.6)
+
+    quiet = scale.curve(rows_from(law, 0.05), "mnist", "split", "accuracy", "quick")
+    again = scale.curve(rows_from(law, 0.05), "mnist", "split", "accuracy", "quick")
+    loud = scale.curve(rows_from(law, 0.5), "mnist", "split", "accuracy", "quick")
+    assert quiet.extrapolated == again.extrapolated
+    assert np.diff(loud.extrapolated[1:]) > np.diff(quiet.extrapolated[1:])
