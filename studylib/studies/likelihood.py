@@ -203,7 +203,7 @@ def numbers(results: dict[str, Margins], claims: list[dict], quantile: float) ->
             f"{name}_images": str(len(m.correct_bpd)),
             f"{name}_needed": f"{s['needed_gap_nats']:.1f}",
             f"{name}_gap": f"{s['median_gap_nats']:.2f}",
-            f"{name}_gap_bpd": f"{s['median_gap_bpd']:.4f}",
+            f"{name}_gap_bpd": f"{s['median_gap_bpd']:.2g}",
             f"{name}_std": f"{s['nll_std_nats']:.0f}",
             f"{name}_range": f"{s['nll_5_95_nats']:.0f}",
             f"{name}_times": f"{s['nll_std_nats'] / s['needed_gap_nats']:.0f}",
