@@ -300,6 +300,8 @@ def describe(claims: list[dict]) -> Table:
 
 
 SCORE_COLUMNS = ("matches", "differs", "inconclusive", "holds", "fails", "inconclusive ")  # the last: orderings
+# How the scorecard heads them: numbers, then orderings and chapter 10's "the gap closes with scale".
+SCORE_HEADS = ("matches", "differs", "inconclusive", "holds", "fails", "inconclusive (orderings, scale)")
 
 
 def scorecard(entries: list[dict], scale: float = 1.0) -> list[dict]:
@@ -321,12 +323,11 @@ def scorecard(entries: list[dict], scale: float = 1.0) -> list[dict]:
 
 def scorecard_markdown(entries: list[dict], scale: float = 1.0) -> str:
     """The scorecard as a Markdown table, one row per chapter and the total: numbers
-    (matches, differs, inconclusive), then orderings (holds, fails, inconclusive)."""
+    (matches, differs, inconclusive), then orderings and scale claims (holds, fails, inconclusive)."""
     rows = scorecard(entries, scale)
     body = [(r["chapter"], *(r[k] for k in SCORE_COLUMNS)) for r in rows]
     body.append(("all", *(sum(r[k] for r in rows) for k in SCORE_COLUMNS)))
-    heads = ("matches", "differs", "inconclusive", "holds", "fails", "inconclusive (orderings)")
-    return Table(("chapter", *heads), body).markdown()
+    return Table(("chapter", *SCORE_HEADS), body).markdown()
 
 
 def margins_markdown() -> str:
@@ -340,8 +341,7 @@ def sensitivity_markdown(entries: list[dict]) -> str:
     for scale in (0.5, 1.0, 2.0):
         card = scorecard(entries, scale)
         rows.append((f"{scale:g} x", *(sum(r[k] for r in card) for k in SCORE_COLUMNS)))
-    heads = ("matches", "differs", "inconclusive", "holds", "fails", "inconclusive (orderings)")
-    return Table(("margins", *heads), rows).markdown()
+    return Table(("margins", *SCORE_HEADS), rows).markdown()
 
 
 def moved(entries: list[dict]) -> list[tuple[str, str, str, str]]:
