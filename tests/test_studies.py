@@ -423,6 +423,19 @@ def test_appendix_claims_go_over_seeds_where_there_are_several():
     assert len(fig.axes[0].lines) > 0 and fig.axes[0].get_legend() is not None
 
 
+def test_recipe_contrasts_are_differences_of_the_committed_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
+    told = recipe.contrasts()
+    by_lever = {r["lever"]: r for r in recipe.rows("mnist")}
+    dataset, row, against = recipe.CONTRASTS["width"]
+    assert dataset == "mnist"
+    assert told["width_dacc"] == f"{by_lever[row]['accuracy'] - by_lever[against]['accuracy']:+.2f}".replace("-", "−")
+    low, high = told["cosine_dacc"].split(" to ")
+    assert float(low.replace("−", "-")) <= float(high.replace("−", "-"))
+    monkeypatch.setattr(storage, "COMMITTED", tmp_path / "nothing committed")
+    assert set(recipe.contrasts()) == {"lr_drop", "paper_params"}  # no rows: nothing to set against
+
+
 def test_recipe_table_and_goal_check_read_the_committed_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))
     committed = recipe.rows("mnist")  # an empty results folder reads the committed rows

@@ -15,6 +15,7 @@ from studylib.book import ledger, paper
 from studylib.book.tables import Table, estimate
 from studylib.config import get_profile
 from studylib.measure.uncertainty import seed_difference, t_interval
+from studylib.studies.scale import parameter_ratio
 
 # Our goals for a `quick` model on the whole test set: (accuracy %, bits/dim at most).
 GOALS = {"mnist": (98.5, 1.20), "cifar10": (55.0, 4.00)}
@@ -221,6 +222,77 @@ def slug(lever: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", short.lower()).strip("_")
 
 
+_FULL = STRONGER
+_LOW = f"{STRONGER}, lowpass readout"
+_W128 = f"{STRONGER}, widths 32-64-128, lowpass readout"
+_COS = f"{STRONGER}, widths 32-64-128, lowpass readout, cosine schedule, w = 0.3"
+# Two rows the prose sets against each other: name -> (dataset, row, against).
+CONTRASTS = {
+    "corner_weight": ("mnist", f"{_FULL}, w = 0.3", _FULL),
+    "lowpass_weight": ("mnist", f"{_LOW}, w = 0.3", _LOW),
+    "width_weight": ("mnist", f"{_W128}, w = 0.3", _W128),
+    "width": ("mnist", _W128, _LOW),
+    "width_seed_1": ("mnist", f"{_W128}, w = 0.3, seed 1", f"{_W128}, w = 0.3"),
+    "quick_seed_1": ("mnist", f"{_LOW}, seed 1", _LOW),
+    "quick_seeds_1_2": ("mnist", f"{_LOW}, seed 1", f"{_LOW}, seed 2"),
+    "no_crop": ("mnist", "no random crop (MNIST)", "baseline"),
+    "level_1_width": ("mnist", "level-1 width 32", "baseline"),
+    "cifar10_weight": ("cifar10", f"{_LOW}, w = 0.3", _LOW),
+    "cifar10_width": ("cifar10", f"{STRONGER}, widths 32-64-128, lowpass readout", _LOW),
+    "cifar10_seed_1": ("cifar10", f"{_LOW}, seed 1", _LOW),
+}
+
+
+def _signed(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def contrasts(objective: str = "split") -> dict[str, str]:
+    """Each of `CONTRASTS` as the prose quotes it: `<name>_dacc` (points), `_dbpd` and
+    `_dtrain_bpd` (test and final training bits/dim), `_fewer_steps` and `_faster` (%);
+    the range over seeds of the cosine schedule against the step schedule (`cosine_dacc`,
+    `cosine_dbpd`) and of seed 1's bits/dim above seed 0's (`seed_1_range`); the corner
+    readout's accuracy ceiling over its full-budget variants (`corner_ceiling`); the quick
+    recipe's learning-rate drop (`lr_drop`) and the paper's MNIST model's parameters as a
+    multiple of ours (`paper_params`)."""
+    by_name = {d: {r["lever"]: r for r in rows(d, objective)} for d in GOALS}
+    found = {}
+    for name, (dataset, lever, against) in CONTRASTS.items():
+        a, b = by_name[dataset].get(lever), by_name[dataset].get(against)
+        if a is None or b is None:
+            continue
+        found |= {
+            f"{name}_dacc": _signed(a["accuracy"] - b["accuracy"], 2),
+            f"{name}_dbpd": _signed(a["bpd"] - b["bpd"], 3),
+            f"{name}_dtrain_bpd": _signed(a["final_train_bpd"] - b["final_train_bpd"], 2),
+            f"{name}_fewer_steps": f"{100 * (1 - a['steps'] / b['steps']):.0f} %",
+            f"{name}_faster": f"{100 * (a['images_per_s'] / b['images_per_s'] - 1):.0f} %",
+        }
+    mnist = by_name["mnist"]
+    pairs = [(mnist.get(f"{_COS}{s}"), mnist.get(f"{_W128}, w = 0.3{s}")) for s in ("", ", seed 1", ", seed 2")]
+    pairs = [(c, s) for c, s in pairs if c and s]
+    for key, digits in (("accuracy", 2), ("bpd", 3)):
+        moves = [c[key] - s[key] for c, s in pairs]
+        if moves:
+            found[f"cosine_d{'acc' if key == 'accuracy' else 'bpd'}"] = (
+                f"{_signed(min(moves), digits)} to {_signed(max(moves), digits)}"
+            )
+    above = [
+        mnist[f"{lever}, seed 1"]["bpd"] - mnist[lever]["bpd"]
+        for lever in (_LOW, f"{_LOW}, w = 0.3", f"{_W128}, w = 0.3", _COS)
+        if lever in mnist and f"{lever}, seed 1" in mnist
+    ]
+    if above:
+        found["seed_1_range"] = f"{min(above):.2f} to {max(above):.2f}"
+    variants = (", w = 0.3", ", w = 1", ", widths 32-128-128", ", 30000 steps")
+    ceiling = [mnist[f"{_FULL}{v}"]["accuracy"] for v in variants if f"{_FULL}{v}" in mnist]
+    if ceiling:
+        found["corner_ceiling"] = f"{min(ceiling):.1f}–{max(ceiling):.1f} %"
+    found["lr_drop"] = f"{get_profile('quick').lr_milestones[0]:.0%}"
+    found["paper_params"] = f"{parameter_ratio('mnist', objective, 'quick'):.1f}"
+    return found
+
+
 def numbers(objective: str = "split") -> dict[str, str]:
     """The figures this chapter's prose quotes, by name, for `chapter.glue`: per dataset and
     row `<dataset>_<slug>_` accuracy, bits/dim (more digits for the `stronger` rows), minutes,
@@ -264,7 +336,9 @@ def numbers(objective: str = "split") -> dict[str, str]:
         for lever, draws in by_recipe.items():
             if len(draws) > 1:
                 name = f"{dataset}_{slug(lever)}"
+                mean_bpd = statistics.mean([r["bpd"] for r in draws])
                 found[f"{name}_mean_acc"] = f"{statistics.mean([r['accuracy'] for r in draws]):.2f} %"
-                found[f"{name}_mean_bpd"] = f"{statistics.mean([r['bpd'] for r in draws]):.3f}"
+                found[f"{name}_mean_bpd"] = f"{mean_bpd:.3f}"
+                found[f"{name}_mean_over_goal"] = f"{mean_bpd - goal_bpd:.2f}"
                 found[f"{name}_seeds"] = str(len(draws))
-    return found
+    return found | contrasts(objective)
