@@ -155,7 +155,7 @@ class Profile:
         d = dataclasses.asdict(self)
         d["arch"] = dataclasses.asdict(self.arch_for(dataset))
         d["train_steps"] = self.steps_for(dataset)
-        for k in ("name", "checkpoint_every", "log_every", "eval_subset", "eval_batch_size", "table_subset"):
+        for k in _NOT_KEYED:
             d.pop(k)
         # Settings at their neutral default are left out, so keys of older models stay valid.
         for k, neutral in _NEUTRAL.items():
@@ -164,22 +164,12 @@ class Profile:
         return d
 
 
+_NOT_KEYED = ("name", "checkpoint_every", "log_every", "eval_subset", "eval_batch_size", "table_subset")
+# Every keyed setting with a default is left out of the key at that default (see `as_dict`).
 _NEUTRAL = {
-    "lr_schedule": "step",
-    "ema_decay": 0.0,
-    "augment_mnist": True,
-    "snapshots": (),
-    "model_kind": "glow",
-    "adversarial_weight": 0.0,
-    "adversarial_eps": 0.0,
-    "adversarial_norm": "l2",
-    "adversarial_steps": 5,
-    "prior_family": "gaussian",
-    "label_smoothing": 0.0,
-    "gan_weight": 0.0,
-    "compile": False,
-    "split_readout": "corner",
-    "budget": 1.0,
+    f.name: f.default
+    for f in dataclasses.fields(Profile)
+    if f.default is not dataclasses.MISSING and f.name not in _NOT_KEYED
 }
 LR_SCHEDULES = ("step", "cosine")
 
