@@ -492,16 +492,18 @@ def test_interpolation_claims_decide_section_4_4():
 
     alphas = torch.linspace(0, 1, 5)
 
-    def study(name, middle):  # 200 pairs whose middle point sits `middle` above the ends
+    def study(name, middle, p_y0):  # 200 pairs whose middle point sits `middle` above the ends
         nll = torch.ones(200, 5)
         nll[:, 2] += middle
-        ones = torch.ones(200, 5)
-        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, Paths(alphas, nll, ones, ones))
+        p_y0 = p_y0.expand(200, 5)
+        paths = Paths(alphas, nll, p_y0, p_y0.flip(1))
+        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, paths)
 
     mnist_nll = torch.linspace(0.0, 1.0, 200)  # the middle of most MNIST paths crosses T = 1.5
-    mnist = study("mnist", 0.0)
+    sharp = torch.tensor([1.0, 0.1, 0.1, 0.1, 0.0])  # the endpoint class lost at the first step
+    mnist = study("mnist", 0.0, sharp)
     mnist.paths.nll[:, 2] += mnist_nll
-    studies = {"mnist": mnist, "cifar10": study("cifar10", -0.2)}
+    studies = {"mnist": mnist, "cifar10": study("cifar10", -0.2, 1 - alphas)}  # a smooth hand-over
     _, claims = interpolations.report(studies)
     by_name = {c["name"]: c for c in claims}
     below = by_name["mnist: paths entirely below T"]
@@ -510,6 +512,8 @@ def test_interpolation_claims_decide_section_4_4():
     assert by_name["mnist: mid-path NLL rise"]["verdict"] == "holds"
     assert by_name["cifar10: mid-path NLL rise, negated"]["verdict"] == "holds"
     assert by_name["paths entirely below T: CIFAR-10 minus MNIST"]["verdict"] == "holds"
+    handover = by_name["where along the path the endpoint classes are lost: CIFAR-10 minus MNIST"]
+    assert handover["ours"] == pytest.approx(0.75 - 0.25) and handover["verdict"] == "holds"
     told = interpolations.numbers(studies, claims)
     assert told["cifar10_below"] == "100.0 % [98.1, 100.0]" and told["cifar10_rising"] == "0.0 %"
     assert told["cifar10_rise"] == "−0.20 bits/dim [−0.20, −0.20]" and told["mnist_paper_pairs"] == "1487"

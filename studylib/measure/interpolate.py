@@ -63,6 +63,15 @@ class Paths:
         mid = self.nll[:, self.nll.shape[1] // 2]
         return mid - (self.nll[:, 0] + self.nll[:, -1]) / 2
 
+    def departure(self) -> torch.Tensor:
+        """Per path: how far along it the endpoint classes are lost, the mean of the first
+        alpha at which p(y0 | x_a) falls below one half and of 1 minus the last alpha at which
+        p(y1 | x_a) is below one half. Near 0: a sharp drop as the path leaves the real
+        images; near 0.5: a smooth hand-over from one class to the other (Figure 4)."""
+        first = (self.p_y0 < 0.5).float().argmax(1)  # exists: x1 is classified y1, so p(y0 | x1) < 1/2
+        last = self.p_y1.shape[1] - 1 - (self.p_y1 < 0.5).flip(1).float().argmax(1)
+        return (self.alphas[first] + 1 - self.alphas[last]) / 2
+
     def summary(self, threshold_bpd: float, clean_sd_bpd: float) -> dict[str, float]:
         """The numbers the chapters report: % of paths entirely below T, the mid-path rise in
         bits/dim and in units of the clean test NLL's standard deviation, % of paths rising."""

@@ -244,6 +244,11 @@ def _interval(values: tuple[float, float, float], quantity: str) -> str:
     return f"{_fmt(value, quantity)} [{_fmt(low, quantity)}, {_fmt(high, quantity)}]"
 
 
+def _told(text: str, quantity: str) -> str:
+    """A figure for the prose with its unit ("98.0 %", "1.127 bits/dim"; "no fit" as it is)."""
+    return text if text in ("–", "no fit") else f"{text} {QUANTITIES[quantity]}"
+
+
 def table(found: list[Curve], claims: list[dict]) -> Table:
     """The extrapolations: per curve the 1x measurement, the backtest, the value at the
     paper's budget and the asymptote with their intervals, the paper's value and the verdict."""
@@ -322,11 +327,12 @@ def numbers(
     out |= {f"n_{v}": str(verdicts.count(v)) for v in ("holds", "fails", "inconclusive")}
     for c in found:
         key = f"{c.dataset}_{c.objective}_{'acc' if c.quantity == 'accuracy' else 'bpd'}"
+        q = c.quantity
         out |= {
-            f"{key}_one": _fmt(float(np.mean(c.values.get(1.0, [np.nan]))), c.quantity),
-            f"{key}_there": _interval(c.extrapolated, c.quantity),
-            f"{key}_limit": _interval(c.asymptote, c.quantity),
-            f"{key}_paper": _fmt(c.paper, c.quantity),
+            f"{key}_one": _told(_fmt(float(np.mean(c.values.get(1.0, [np.nan]))), q), q),
+            f"{key}_there": _told(_interval(c.extrapolated, q), q),
+            f"{key}_limit": _told(_interval(c.asymptote, q), q),
+            f"{key}_paper": _told(_fmt(c.paper, q), q),
         }
         out[f"{c.dataset}_target"] = f"{c.target:.0f}"
         out[f"{c.dataset}_{c.objective}_params"] = f"{parameter_ratio(c.dataset, c.objective, profile):.1f}"
