@@ -178,3 +178,19 @@ def test_symbolic_lemmas_and_grid_hold():
     for direction in ("p||q", "q||p"):
         rows = {name: expr for name, _, expr in sym.kl_derivation(direction).rows}
         assert rows["sum equals closed form"] is True and rows["joint equals closed form / 2"] is True
+
+
+def test_conditions_6_and_7_in_closed_form():
+    """A uniform ball of radius 1 has total variation d (its surface over its volume); the
+    construction's mass in a Delta-ball shrinks with d, its total variation grows."""
+    from studylib.studies import theory
+
+    for d in (1, 2, 7, 300):
+        assert annulus.total_variation(d, 1.0, 1.0, 0.5) == pytest.approx(d)  # p = U(0, 1)
+    assert math.exp(annulus.log_ball_mass_bound(1, 1.0, 1.0, 0.5)) == pytest.approx(0.5)  # half of (-1, 1)
+    rows = theory.regularity(0.1, 0.1, 0.5)
+    assert [r["d"] for r in rows] == [rows[0]["d"] * k for k in theory.GROWTH]
+    six, seven = theory.regularity_claims(rows, 0.1, 0.1, 0.5)
+    assert six["verdict"] == "holds" and seven["verdict"] == "fails"
+    per_d = 0.5 / 1.5 + 1 / 6  # the shell 1 < r <= 1.5 and the outer annulus 2 < r <= 3, each at half weight
+    assert rows[-1]["total_variation"] == pytest.approx(per_d * rows[-1]["d"], rel=1e-3)

@@ -4,6 +4,8 @@ numbers are the `studylib.theory` component's, re-exported here as `annulus` and
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
@@ -24,6 +26,9 @@ __all__ = [
     "plot_attack",
     "proposition_claims",
     "monte_carlo_sizes",
+    "regularity",
+    "regularity_claims",
+    "regularity_table",
 ]
 
 
@@ -172,6 +177,73 @@ def proposition_claims(check: annulus.PropositionCheck, n_points: int, n_kl: int
 
 
 _EXACT = {"KL(p||q)": "kl_data_model", "KL(q||p)": "kl_model_data"}
+
+CONDITIONS = (
+    "Appendix D, conditions 6 and 7: for Delta < 1 the probability in any Delta radius ball can be made as "
+    "small as desired; the total variation of the distribution can be made as small as desired"
+)
+GROWTH = (1, 2, 10)  # the construction realised at these multiples of its smallest dimension
+
+
+def regularity(eps: float, delta: float, Delta: float) -> list[dict]:
+    """Appendix D's conditions 6 and 7 on the construction realised at 1, 2 and 10 times its
+    smallest dimension (lam1, lam2 re-chosen for each d): the log10 of a bound on the mass p
+    puts in any ball of radius Delta, and the total variation of p(x), the integral of its
+    gradient's norm (both closed forms, `annulus.log_ball_mass_bound`, `annulus.total_variation`)."""
+    d_min = annulus.min_dimension(eps, delta, Delta)
+    rows = []
+    for k in GROWTH:
+        d, lam1, lam2 = annulus.construction(eps, delta, Delta, k * d_min)
+        rows.append(
+            {
+                "d": d,
+                "log10_ball_mass": annulus.log_ball_mass_bound(d, lam1, lam2, Delta) / math.log(10),
+                "total_variation": annulus.total_variation(d, lam1, lam2, Delta),
+            }
+        )
+    return rows
+
+
+def regularity_table(rows: list[dict]) -> tuple[Table, dict[str, str]]:
+    """Conditions 6 and 7 per dimension as a table, and the figures the prose quotes
+    (`chapter.glue`): the dimensions, the mass bound's decades and the total variation at the
+    smallest and the largest."""
+    body = [(r["d"], f"{r['log10_ball_mass']:.0f}", f"{r['total_variation']:.1f}") for r in rows]
+    table = Table(("d", "log10 of the largest mass in a Delta-ball (bound)", "total variation of p(x)"), body)
+    first, last = rows[0], rows[-1]
+    told = {
+        "reg_d": str(first["d"]),
+        "reg_d10": str(last["d"]),
+        "reg_mass": f"{-first['log10_ball_mass']:.0f}",
+        "reg_mass10": f"{-last['log10_ball_mass']:.0f}",
+        "reg_tv": f"{first['total_variation']:.1f}",
+        "reg_tv10": f"{last['total_variation']:.1f}",
+        "reg_tv_per_d": f"{last['total_variation'] / last['d']:.3f}",
+    }
+    return table, told
+
+
+def regularity_claims(rows: list[dict], eps: float, delta: float, Delta: float) -> list[dict]:
+    """Conditions 6 and 7 as exact checks, each positive when the quantity shrinks from the
+    smallest dimension to ten times it, as "can be made as small as desired" needs."""
+    first, last = rows[0], rows[-1]
+    where = f"eps = {eps}, delta = {delta}, Delta = {Delta}; d = {first['d']} and {last['d']}"
+    exact = {"n": 2, "of": "dimensions", "method": "exact (closed form)", "source": CONDITIONS, "note": where}
+    return [
+        directional(
+            f"log10 of the largest mass in a Delta-ball, at d = {first['d']} minus at {last['d']}",
+            *_point(first["log10_ball_mass"] - last["log10_ball_mass"]),
+            statement="the probability in any Delta radius ball can be made as small as desired",
+            unit="decades",
+            **exact,
+        ),
+        directional(
+            f"total variation of p(x), at d = {first['d']} minus at {last['d']}",
+            *_point(first["total_variation"] - last["total_variation"]),
+            statement="the total variation of the distribution can be made as small as desired",
+            **exact,
+        ),
+    ]
 
 
 def _point(value: float) -> tuple[float, tuple[float, float]]:

@@ -302,6 +302,43 @@ def construction(eps: float, delta: float, Delta: float, d: int | None = None) -
     return d, lam1, lam1 * delta / (1 - delta)
 
 
+# ---------------------------------------------------------------- appendix D's conditions 6 and 7
+
+
+def _log_shell_share(d: int, a: float, b: float, r: float) -> float:
+    """log of r^(d-1) / (b^d - a^d): a uniform shell's density times the area of the sphere of
+    radius r, both divided by c_d (which cancels), in logs for large d."""
+    inner = math.log(-math.expm1(d * math.log(a / b))) if a > 0 else 0.0  # log(1 - (a/b)^d)
+    return (d - 1) * math.log(r) - d * math.log(b) - inner
+
+
+def log_ball_mass_bound(d: int, lam1: float, lam2: float, Delta: float) -> float:
+    """log of an upper bound on the mass p(x) puts in any ball of radius Delta (condition 6):
+    each component w U(a, b) puts at most w * min(1, Delta^d / (b^d - a^d)) there."""
+    parts = [
+        math.log(0.5 * w) + min(0.0, d * math.log(Delta) + _log_shell_share(d, a, b, 1.0))
+        for label in (0, 1)
+        for w, a, b in mixture("p", label, lam1, lam2, Delta)
+        if w > 0
+    ]
+    return float(np.logaddexp.reduce(parts))
+
+
+def total_variation(d: int, lam1: float, lam2: float, Delta: float) -> float:
+    """The total variation of the data density, the integral of |grad p(x)| (condition 7). p is
+    radial and piecewise constant, so by the divergence theorem it is the sum over the spheres
+    where p jumps of |jump| times the sphere's area d c_d r^(d-1); c_d cancels against the
+    densities' 1 / c_d."""
+    components = [(0.5 * w, a, b) for label in (0, 1) for w, a, b in mixture("p", label, lam1, lam2, Delta)]
+    radii = sorted({r for _, a, b in components for r in (a, b) if r > 0})
+    total = 0.0
+    for r in radii:  # the jump at r: shells ending there minus shells starting there
+        ends = [(w, a, b) for w, a, b in components if r in (a, b)]
+        jump = sum(w * math.exp(_log_shell_share(d, a, b, r)) * ((b == r) - (a == r)) for w, a, b in ends)
+        total += d * abs(jump)
+    return total
+
+
 # ---------------------------------------------------------------- the attack
 
 
