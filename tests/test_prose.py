@@ -36,7 +36,7 @@ HAND_TYPED = {
     "02_training": 202,
     "03_likelihood": 0,
     "04_attacks": 0,
-    "05_interpolations": 16,
+    "05_interpolations": 0,
     "06_bg_mnist": 89,
     "07_flow_robustness": 110,
     "08_appendices": 78,

@@ -518,7 +518,7 @@ def test_interpolation_claims_decide_section_4_4():
     assert told["cifar10_below"] == "100.0 % [98.1, 100.0]" and told["cifar10_rising"] == "0.0 %"
     assert told["cifar10_rise"] == "−0.20 bits/dim [−0.20, −0.20]" and told["mnist_paper_pairs"] == "1487"
     assert told["difference"].startswith(
-        f"{by_name['paths entirely below T: CIFAR-10 minus MNIST']['ours']:.0f} points"
+        f"{by_name['paths entirely below T: CIFAR-10 minus MNIST']['ours']:.1f} points"
     )
 
 

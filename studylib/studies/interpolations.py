@@ -229,7 +229,7 @@ def numbers(studies: dict[str, InterpolationStudy], claims: list[dict]) -> dict[
             out[f"{name}_paper_pairs"] = str(paper.INTERPOLATION_PAIRS[name])
     for c in claims:
         if c["name"].startswith("paths entirely below T: CIFAR-10 minus MNIST"):
-            out["difference"] = f"{c['ours']:.0f} points [{c['low']:.0f}, {c['high']:.0f}]"
+            out["difference"] = f"{c['ours']:.1f} points [{c['low']:.1f}, {c['high']:.1f}]"
         if c["name"].startswith("where along the path"):
             out["departure_difference"] = f"{c['ours']:.2f} [{c['low']:.2f}, {c['high']:.2f}]"
     return out
