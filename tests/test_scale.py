@@ -67,6 +67,12 @@ def test_the_gap_closes_verdict_can_come_out_each_way():
     assert _claim((-math.inf, math.inf), (-math.inf, math.inf))["verdict"] == "inconclusive"  # no fit
 
 
+def test_no_fit_without_two_seeds_at_some_budget():
+    rows = [r for r in rows_from(lambda b: 98.0 - b**-0.5, 0.1) if r["seed"] == 0]  # five budgets, one seed each
+    found = scale.curve(rows, "mnist", "split", "accuracy", "quick")
+    assert np.isnan(found.spread) and found.params is None and all(np.isnan(found.extrapolated))
+
+
 def test_a_curve_the_data_cannot_fit_says_so():
     rows = [r for r in rows_from(lambda b: 98.0, 0.1) if r["budget"] in (1.0, 2.0)]
     found = scale.curve(rows, "mnist", "split", "accuracy", "quick")
@@ -85,3 +91,11 @@ def test_the_bootstrap_is_seeded_and_widens_with_the_spread():
     loud = scale.curve(rows_from(law, 0.5), "mnist", "split", "accuracy", "quick")
     assert quiet.extrapolated == again.extrapolated
     assert np.diff(loud.extrapolated[1:]) > np.diff(quiet.extrapolated[1:])
+
+
+def test_the_missing_models_are_listed_as_the_commands_that_train_them():
+    text = scale.train_commands([("cifar10", "split", 0.25, 1), ("mnist", "base", 2.0, 0)], "quick")
+    assert text.splitlines() == [
+        "studylib train --profile quick --dataset cifar10 --objective split --budget 0.25 --seed 1",
+        "studylib train --profile quick --dataset mnist --objective base --budget 2 --seed 0",
+    ]

@@ -92,6 +92,14 @@ def sweep(params: Params, datasets: list[str], train_missing: bool = True) -> tu
     return rows, missing
 
 
+def train_commands(jobs: list[tuple], profile: str) -> str:
+    """The command lines that train the sweep's models `jobs`, (dataset, objective, budget, seed)."""
+    return "\n".join(
+        f"studylib train --profile {profile} --dataset {d} --objective {o} --budget {b:g} --seed {s}"
+        for d, o, b, s in jobs
+    )
+
+
 def power_law(budget: np.ndarray, limit: float, amplitude: float, exponent: float) -> np.ndarray:
     """The saturating power law value = limit + amplitude * budget^-exponent."""
     return limit + amplitude * np.power(budget, -exponent)
@@ -153,11 +161,12 @@ def _points(values: dict[float, list[float]], spread: float) -> tuple[np.ndarray
 
 def pooled_spread(values: dict[float, list[float]]) -> float:
     """The seed-to-seed standard deviation pooled over the budgets with two seeds or more
-    (a floor of 1e-6 keeps the weights finite when seeds agree exactly)."""
+    (a floor of 1e-6 keeps the weights finite when seeds agree exactly); NaN where no budget
+    has two seeds: then nothing says how far one run lies from another, and `curve` fits nothing."""
     groups = [np.asarray(v, dtype=float) for v in values.values() if len(v) > 1]
     dof = sum(len(g) - 1 for g in groups)
     if dof == 0:
-        return 1e-6
+        return float("nan")
     return max(float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof)), 1e-6)
 
 
@@ -171,10 +180,10 @@ def curve(rows: list[dict], dataset: str, objective: str, quantity: str, profile
             values.setdefault(r["budget"], []).append(r[quantity])
     spread, limits = pooled_spread(values), LIMITS[quantity]
     b, y, sigma = _points(values, spread)
-    found = fit(b, y, sigma, limits)
+    found = fit(b, y, sigma, limits) if np.isfinite(spread) else None
     largest = max(values) if values else 0.0
     held = b < largest
-    early = fit(b[held], y[held], sigma[held], limits)
+    early = fit(b[held], y[held], sigma[held], limits) if np.isfinite(spread) else None
     measured = values.get(largest, [np.nan])
     if len(measured) > 1:
         interval = t_interval(measured)[1:]
