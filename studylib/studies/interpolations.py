@@ -162,41 +162,42 @@ def report(studies: dict[str, InterpolationStudy]) -> tuple[str, list[dict]]:
             )
     if {"mnist", "cifar10"} <= studies.keys():
         mnist, cifar = (studies[d].paths.below(studies[d].threshold_bpd).numpy() for d in ("mnist", "cifar10"))
-        diff, low, high = difference_of_rates(cifar, mnist, paired=False)
-        claims.append(
-            directional(
-                "paths entirely below T: CIFAR-10 minus MNIST",
-                diff,
-                (low, high),
-                n=len(mnist) + len(cifar),
-                of="interpolation pairs (both datasets)",
-                method="bootstrap",
+        late, early = (studies[d].paths.departure().numpy() for d in ("cifar10", "mnist"))
+        claims += [
+            _cifar_minus_mnist(
+                "paths entirely below T",
+                difference_of_rates(cifar, mnist, paired=False),
+                len(cifar) + len(mnist),
                 statement="on MNIST few interpolation paths stay below T, on CIFAR-10 nearly all do",
                 unit="points",
                 source=SOURCE,
-            )
-        )
-        late, early = (studies[d].paths.departure().numpy() for d in ("cifar10", "mnist"))
-        claims.append(
-            directional(
-                "where along the path the endpoint classes are lost: CIFAR-10 minus MNIST",
-                *_difference_of_means(late, early),
-                n=len(late) + len(early),
-                of="interpolation pairs (both datasets)",
-                method="bootstrap",
+            ),
+            _cifar_minus_mnist(
+                "where along the path the endpoint classes are lost",
+                bootstrap([late, early], lambda x, y, axis=-1: np.mean(x, axis=axis) - np.mean(y, axis=axis)),
+                len(late) + len(early),
                 statement="on CIFAR-10 a very smooth transition between classes, unlike the sharp drop on MNIST",
                 unit="of the path",
                 source=HANDOVER_SOURCE,
                 note=f"mean alpha at p(endpoint class) < 1/2: CIFAR-10 {late.mean():.2f}, MNIST {early.mean():.2f}",
-            )
-        )
+            ),
+        ]
     return "\n".join(lines), claims
 
 
-def _difference_of_means(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """Mean of a minus mean of b, with a bootstrap interval resampling each on its own."""
-    value, low, high = bootstrap([a, b], lambda x, y, axis=-1: np.mean(x, axis=axis) - np.mean(y, axis=axis))
-    return value, (low, high)
+def _cifar_minus_mnist(name: str, estimate: tuple[float, float, float], n: int, **said: str) -> dict:
+    """A directional claim on CIFAR-10's pairs against MNIST's: `estimate` is (difference,
+    low, high) from a bootstrap; `said` gives its statement, unit, source and note."""
+    value, low, high = estimate
+    return directional(
+        f"{name}: CIFAR-10 minus MNIST",
+        value,
+        (low, high),
+        n=n,
+        of="interpolation pairs (both datasets)",
+        method="bootstrap",
+        **said,
+    )
 
 
 def numbers(studies: dict[str, InterpolationStudy], claims: list[dict]) -> dict[str, str]:
