@@ -110,7 +110,9 @@ class LinearSizes:
 class DeepSizes:
     """The deep half's scale: the flows' architecture and training steps (batch 32; None:
     the profile's own), the attacked images per set, the budgets (L2 and L-infinity) and
-    PGD steps of the attacks, and the hybrid adversarial training's weight, L2 eps and steps."""
+    PGD steps of the attacks, the hybrid adversarial training's weight, L2 eps and steps, and
+    the out-of-distribution attack at the abstract's strength: its steps and restarts, and
+    the multiples of the largest L2 budget it grows through (to tenfold)."""
 
     arch: Arch | None
     train_steps: int | None
@@ -121,6 +123,9 @@ class DeepSizes:
     adv_weight: float = 0.5
     adv_eps: float = 1.0
     adv_steps: int = 3
+    ood_steps: int = 100
+    ood_restarts: int = 2
+    ood_growth: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,18 @@ SIZES: dict[str, Sizes] = {
         paths=16,
         appendix=AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
         linear=LinearSizes(1000, 500, 10, (0.0, 1.0, 2.0), 20),
-        deep=DeepSizes(Arch(2, 2, 16), 30, 8, (0.5, 2.0), (2 / 255,), 2, adv_steps=1),
+        deep=DeepSizes(
+            Arch(2, 2, 16),
+            30,
+            8,
+            (0.5, 2.0),
+            (2 / 255,),
+            2,
+            adv_steps=1,
+            ood_steps=3,
+            ood_restarts=1,
+            ood_growth=(1.0, 10.0),
+        ),
         scale=ScaleSizes({0.125: 1, 0.25: 1, 0.5: 2, 1.0: 1}),
     ),
     # The CPU-scale study (~35 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores);
@@ -209,7 +225,7 @@ SIZES: dict[str, Sizes] = {
         paths=1500,
         appendix=AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
         linear=LinearSizes(60_000, 10_000, 100, _LINEAR_EPS, 200),
-        deep=DeepSizes(None, None, 1000, _L2_EPS, _LINF_EPS, 40),
+        deep=DeepSizes(None, None, 1000, _L2_EPS, _LINF_EPS, 40, ood_steps=400, ood_restarts=5),
         scale=ScaleSizes({0.125: 1, 0.25: 1, 0.5: 1, 1.0: 1}),
     ),
 }

@@ -38,7 +38,7 @@ HAND_TYPED = {
     "04_attacks": 0,
     "05_interpolations": 0,
     "06_bg_mnist": 89,
-    "07_flow_robustness": 110,
+    "07_flow_robustness": 0,
     "08_appendices": 78,
     "09_recipe": 0,
     "10_scale": 0,

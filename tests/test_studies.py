@@ -186,10 +186,12 @@ def test_table2_on_8bit_images_and_with_the_best_attack(home, tmp_path, monkeypa
         assert {f"{name}_{k}" for k in ("und", "und8", "fooled8", "l2", "levels8", "auroc", "auroc8")} <= set(numbers)
     assert numbers["t_split"] == f"{table.detectors['split'].threshold_bpd:.2f}"
     monkeypatch.setenv("STUDYLIB_RESULTS", str(tmp_path))  # the recorded run, read back as the other dataset's
-    ledger.record("04_attacks", table.claims(), profile="smoke", dataset="mnist")
+    ledger.record("04_attacks", table.claims(), profile="smoke", dataset="mnist", numbers=numbers)
     recorded = attacks.recorded_numbers("mnist", "smoke")
-    assert "mnist_cw_split_und8" in recorded and "mnist_order_split" in recorded
-    assert all(recorded[f"mnist_{k}"] == v for k, v in numbers.items() if f"mnist_{k}" in recorded)
+    assert {"mnist_cw_split_und8", "mnist_order_split", "mnist_best_split_auroc8"} <= set(recorded)
+    assert len(recorded) == len(numbers)
+    for k, v in numbers.items():
+        assert recorded[f"paper_mnist_{k[6:]}" if k.startswith("paper_") else f"mnist_{k}"] == v
     assert attacks.recorded_numbers("cifar10", "smoke") == {}
 
 
@@ -301,6 +303,59 @@ def test_likelihood_attacks_are_memoised_per_model_set_and_budget(home, monkeypa
             assert np.array_equal(value, second[key]) if isinstance(value, np.ndarray) else value == second[key]
     with pytest.raises(AssertionError, match="attacked again"):  # more steps is another key
         fr.likelihood_attacks(params, models, sets, dataclasses.replace(sizes, pgd_steps=3))
+
+
+def test_ood_attack_grows_its_budget_until_an_image_passes_and_the_masking_check_scores_three_attacks(home):
+    from studylib.studies import flow_robustness as fr
+    from studylib.training import zoo
+
+    params, sizes = setup("mnist", profile="smoke"), fr.deep_sizes("smoke")
+    models = {
+        name: zoo.get_model("mnist", "unconditional", fr.deep_profile(params.profile, "mnist", "glow", adv), 0, "cpu")
+        for name, adv in (("glow", False), ("glow" + fr.ROBUST, True))
+    }
+    sets = fr.image_sets(params, 4)
+    rows = fr.ood_strength(params, models, sets, sizes)
+    for s in ("cifar10 (grey)", "uniform noise"):
+        mine = [r for r in rows if r["set"] == s]
+        assert {r["model"] for r in mine} == {"glow"}  # the plain flows only
+        assert [r["growth"] for r in mine] == list(sizes.ood_growth[: len(mine)])
+        assert all(r["reached"] == 0 for r in mine[:-1])  # stops at the first budget that passes one
+        assert mine[-1]["reached"] > 0 or len(mine) == len(sizes.ood_growth)
+        assert all(r["eps"] == r["growth"] * max(sizes.l2_eps) and r["nearest"] > 0 for r in mine)
+    (check,) = fr.masking_check(params, models, sets, sizes)
+    assert check["model"] == "glow" + fr.ROBUST and all(len(check[k]) == 4 for k in ("white", "strong", "transfer"))
+    assert check["strong"].mean() >= check["white"].mean() - 1e-3  # more steps and starts, the best end kept
+
+
+def test_chapter7_new_claims_can_hold_and_fail():
+    from studylib.studies import flow_robustness as fr
+
+    ood_row = {"model": "glow", "set": "noise", "eps": 20.0, "steps": 100, "restarts": 2, "median": 1.7, "nearest": 9.0}
+    ood_row |= {"after_images": np.linspace(1.0, 1.6, 40), "reached": 40}
+    (passed,) = fr.ood_claims([ood_row], "mnist")
+    assert passed["verdict"] == "holds" and passed["ours"] == pytest.approx(0.4)
+    (kept_out,) = fr.ood_claims([ood_row | {"after_images": np.linspace(5.0, 6.0, 40), "reached": 0}], "mnist")
+    assert kept_out["verdict"] == "fails"
+    images = np.linspace(3.0, 4.0, 40)
+    masked = {"model": "glow" + fr.ROBUST, "eps": 2.0, "white": images, "strong": images, "transfer": images + 1}
+    assert fr.masking_claims([masked], "mnist")[0]["verdict"] == "fails"  # the transfer does better: masking
+    assert fr.masking_claims([masked | {"transfer": images - 1}], "mnist")[0]["verdict"] == "holds"
+    nll = {"glow": images, "glow" + fr.ROBUST: images - 0.5}  # a robust flow that is better on clean images
+    before = [
+        {"model": m, "set": s, "norm": "l2", "eps": 2.0, "before_images": b}
+        for m, s, b in (("glow", "mnist", images), ("glow" + fr.ROBUST, "mnist", images), ("glow", "noise", images + 9))
+    ] + [{"model": "glow" + fr.ROBUST, "set": "noise", "norm": "l2", "eps": 2.0, "before_images": images + 4}]
+    paid, likelier = fr.cost_claims(nll, before, "mnist")
+    assert paid["verdict"] == "fails" and paid["ours"] == pytest.approx(-0.5)  # the trade-off can fail
+    assert likelier["verdict"] == "holds" and likelier["ours"] == pytest.approx(5.0)
+    rows = [r | {"before": r["before_images"].mean(), "after": 0.0, "after_images": r["before_images"]} for r in before]
+    rows = [r | {"below_median_after": 0.0} for r in rows]
+    models = {m: type("Model", (), {"info": {"train_seconds": 60.0}})() for m in nll}
+    numbers = fr.deep_numbers(rows, nll, models, [ood_row], [masked])
+    assert numbers["glow_adv_paid"].startswith("-0.500 [") and numbers["glow_adv_noise_likelier"].startswith("5.0 [")
+    assert numbers["glow_noise_before"] == "12.50" and numbers["glow_minutes"] == "1.0"
+    assert numbers["ood_glow_noise_reached"] == "40 of 40" and numbers["mask_glow_adv_transfer"] == "4.50"
 
 
 def test_linear_tradeoff_rows_show_the_robust_fit_trading_clean_for_worst_case_nll():

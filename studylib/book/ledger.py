@@ -377,14 +377,26 @@ def moved_markdown(entries: list[dict]) -> str:
     return Table(("chapter", "claim", "alone", "corrected"), found).markdown()
 
 
-def record(chapter: str, claims: list[dict], *, profile: str, seed: int = 0, dataset: str = "-") -> Path:
-    """Write the chapter's claims for one (dataset, profile, seed); returns the file's path."""
+def record(
+    chapter: str,
+    claims: list[dict],
+    *,
+    profile: str,
+    seed: int = 0,
+    dataset: str = "-",
+    numbers: dict[str, str] | None = None,
+) -> Path:
+    """Write the chapter's claims for one (dataset, profile, seed), and the figures its prose
+    quotes (`numbers`, as glued) so that a run on another dataset can quote them; returns the
+    file's path."""
     if chapter not in CHAPTERS:
         raise ValueError(f"unknown chapter {chapter!r}; allowed values: {', '.join(CHAPTERS)}")
     folder = storage.results_dir(profile)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{chapter}__{dataset}__{profile}__seed{seed}.json"
     entry = {"chapter": chapter, "dataset": dataset, "profile": profile, "seed": seed, "claims": claims}
+    if numbers:
+        entry["numbers"] = numbers
     path.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
     return path
 

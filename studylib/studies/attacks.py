@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -357,28 +356,17 @@ def _paper_numbers(dataset: str, attack: str, objective: str, name: str) -> dict
     return {f"paper_{name}_und": f"{cell[0]} %", f"paper_{name}_fooled": f"{cell[1]} %"} if cell else {}
 
 
-_CELL = re.compile(r"^(.+) vs (\w+): (successful and undetected|fooling the classifier) within eps(, 8-bit images)?$")
-_ORDER = re.compile(r"^(\w+): the boundary attack is undetected more often than CW-L2$")
-
-
 def recorded_numbers(dataset: str, profile: str = "quick", seed: int = 0) -> dict[str, str]:
-    """The rates of a dataset's recorded Table 2 (its ledger entry), named as
-    `Table2.numbers` names them with the dataset in front (`cifar10_cw_split_und`,
-    `cifar10_order_split`; the paper's cells as `paper_cifar10_cw_split_und`): a chapter
-    run on one dataset quotes the other's recorded run
-    instead of numbers typed by hand. Empty where nothing is recorded."""
+    """The figures a dataset's recorded Table 2 run glued (its ledger entry's `numbers`,
+    `Table2.numbers`), with the dataset in front (`cifar10_cw_split_und8`; the paper's cells
+    as `paper_cifar10_cw_split_und`): a chapter run on one dataset quotes the other's
+    recorded run instead of numbers typed by hand. Empty where nothing is recorded."""
     entry = ledger.read_recorded(f"04_attacks__{dataset}__{profile}__seed{seed}.json")
-    found = {}
-    for c in entry["claims"] if entry else []:
-        if cell := _CELL.match(c["name"]):
-            attack, model, what, eight = cell.groups()
-            kind = "und" if what.startswith("successful") else "fooled"
-            name = f"{dataset}_{_slug(attack)}_{model}_{kind}{'8' if eight else ''}"
-            found[name] = f"{c['ours']:.0f} % [{c['low']:.0f}, {c['high']:.0f}]"
-            found |= _paper_numbers(dataset, attack, model, f"{dataset}_{_slug(attack)}_{model}")
-        elif order := _ORDER.match(c["name"]):
-            found[f"{dataset}_order_{order.group(1)}"] = f"{c['ours']:+.0f} points [{c['low']:+.0f}, {c['high']:+.0f}]"
-    return found
+    numbers = entry.get("numbers", {}) if entry else {}
+    return {
+        f"paper_{dataset}_{name[6:]}" if name.startswith("paper_") else f"{dataset}_{name}": value
+        for name, value in numbers.items()
+    }
 
 
 def _pick(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -157,21 +158,34 @@ def tradeoff_figure(rows: list[dict]):
 def spectrum_change(rows: list[dict], eps: float) -> Table:
     """Which directions adversarial training moves at `eps`: the variances it raises (how
     many, from what to what) and the share of the total variance it adds."""
-    by_fit = {r["fit"]: torch.tensor(r["variances"]) for r in rows if r["eps"] == eps}
-    clean = by_fit["clean"]
-    body = []
-    for fit in ("universal", "sample"):
-        adv = by_fit[fit]
-        body.append(
-            (
-                fit,
-                f"{int((adv > clean * 1.01).sum())} of {len(clean)}",
-                f"{clean[0].item():.3g} -> {adv[0].item():.3g}",
-                f"+{(adv.sum() / clean.sum() - 1).item():.1%}",
-            )
+    body = [
+        (
+            fit,
+            f"{c['raised']} of {c['dims']}",
+            f"{c['smallest_before']:.3g} -> {c['smallest']:.3g}",
+            f"+{c['total']:.1%}",
         )
+        for fit, c in _spectrum(rows, eps).items()
+    ]
     columns = ("fit", "variances raised > 1 %", "smallest", "total variance")
     return Table(columns, body, caption=f"The adversarially trained fits against the clean one at eps = {eps:g}:")
+
+
+def _spectrum(rows: list[dict], eps: float) -> dict[str, dict]:
+    """Per adversarially trained fit at `eps`: how many variances it raises by over 1 %, the
+    smallest variance before and after, and the share of total variance it adds."""
+    by_fit = {r["fit"]: torch.tensor(r["variances"]) for r in rows if r["eps"] == eps}
+    clean = by_fit["clean"]
+    return {
+        fit: {
+            "raised": int((by_fit[fit] > clean * 1.01).sum()),
+            "dims": len(clean),
+            "smallest_before": clean[0].item(),
+            "smallest": by_fit[fit][0].item(),
+            "total": (by_fit[fit].sum() / clean.sum() - 1).item(),
+        }
+        for fit in ("universal", "sample")
+    }
 
 
 def sizes_table(linear: LinearSizes, deep: DeepSizes) -> Table:
@@ -234,6 +248,7 @@ def _split(estimate: tuple[float, float, float]) -> tuple[float, tuple[float, fl
 
 
 DEEP_FLOWS = ("glow", "realnvp")
+ROBUST = " + adversarial training"  # the name of a flow's adversarially trained twin
 
 
 def deep_sizes(profile: str) -> DeepSizes:
@@ -270,7 +285,7 @@ def deep_models(params: Params, weight: float | None = None) -> dict[str, torch.
     for flow in DEEP_FLOWS:
         for adversarial in (False, True):
             prof = deep_profile(params.profile, params.dataset, flow, adversarial, weight)
-            name = flow + (" + adversarial training" if adversarial else "")
+            name = flow + (ROBUST if adversarial else "")
             models[name] = zoo.get_model(
                 params.dataset, "unconditional", prof, params.seed, params.device, precision=params.precision
             )
@@ -319,12 +334,7 @@ def likelihood_attacks(
         x = sets[set_name].to(params.device)
         sign = 1.0 if set_name == own else -1.0  # raise the NLL of real images, lower the others'
         before, median = clean[model_name, set_name], clean[model_name, own].median()
-        key = {
-            "model": models[model_name].info["sha256"],
-            "set": [set_name, len(x), params.seed],
-            "budget": [norm, eps, sizes.pgd_steps],
-            "sign": sign,
-        }
+        key = _pgd_key(models[model_name], set_name, x, params.seed, norm, eps, sizes.pgd_steps, sign)
         after = memo("pgd-nll", key, partial(_attacked_nll, target, x, sign, eps, norm, sizes.pgd_steps, params.seed))
         after = after["nll"].to(before.device)
         rows.append(
@@ -344,14 +354,44 @@ def likelihood_attacks(
     return rows
 
 
+def _pgd_key(
+    model: torch.nn.Module,
+    set_name: str,
+    x: torch.Tensor,
+    seed: int,
+    norm: str,
+    eps: float,
+    steps: int,
+    sign: float,
+    restarts: int = 1,
+) -> dict:
+    """The memo key of one PGD run on a model and image set (restarts keyed beyond one)."""
+    key = {"model": model.info["sha256"], "set": [set_name, len(x), seed], "budget": [norm, eps, steps], "sign": sign}
+    return key | ({"restarts": restarts} if restarts > 1 else {})
+
+
 def _attacked_nll(
-    target: FlowTarget, x: torch.Tensor, sign: float, eps: float, norm: str, steps: int, seed: int
+    target: FlowTarget,
+    x: torch.Tensor,
+    sign: float,
+    eps: float,
+    norm: str,
+    steps: int,
+    seed: int,
+    restarts: int = 1,
+    judge: FlowTarget | None = None,
 ) -> dict[str, torch.Tensor]:
-    """PGD on `x` moving its NLL in the direction of `sign`: the attacked images' NLL
-    (bits/dim, on the CPU), as `likelihood_attacks` memoises it."""
-    attacked = pgd(_signed_nll(target, sign), x, eps, norm, steps, seed=seed)
-    with torch.no_grad():
-        return {"nll": target(attacked)[1].cpu()}
+    """PGD on `target` moving the NLL of `x` in the direction of `sign`, from `restarts`
+    random starts: per image the best end's NLL (bits/dim, on the CPU) as `judge` scores it
+    (default `target`; another model: a transfer attack), as the memo stores it."""
+    judge = judge or target
+    best = None
+    for restart in range(restarts):
+        attacked = pgd(_signed_nll(target, sign), x, eps, norm, steps, seed=seed + restart)
+        with torch.no_grad():
+            nll = judge(attacked)[1].cpu()
+        best = nll if best is None else torch.where(sign * nll > sign * best, nll, best)
+    return {"nll": best}
 
 
 def _signed_nll(target: FlowTarget, sign: float):
@@ -426,10 +466,9 @@ def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
                 f"{r['below_median_before']:.0f} -> {r['below_median_after']:.0f} %",
             )
         )
-    suffix = " + adversarial training"
     by_model = {r["model"]: r for r in at if r["set"] == own}
     for name, robust in by_model.items():
-        plain = by_model.get(name.removesuffix(suffix)) if name.endswith(suffix) else None
+        plain = by_model.get(name.removesuffix(ROBUST)) if name.endswith(ROBUST) else None
         if plain is not None:
             out.append(
                 directional(
@@ -446,18 +485,304 @@ def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
     return out
 
 
-def clean_cost(params: Params, models: dict[str, torch.nn.Module], n: int | None = None) -> Table:
-    """Clean test bits/dim of each model: what the adversarial training costs."""
-    test = data.load(params.dataset, "test", subset=n or params.profile.eval_subset, seed=params.seed)
-    body = []
-    for name, model in models.items():
-        ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size, progress=False)
-        body.append(
-            (
-                name,
-                round(evaluate.nll_bpd(ll, model.n_dims).mean().item(), 3),
-                model.info["spec"]["settings"]["train_steps"],
-                round(model.info["train_seconds"] / 60, 1),
+def ood_strength(
+    params: Params, models: dict[str, torch.nn.Module], sets: dict[str, torch.Tensor], sizes: DeepSizes
+) -> list[dict]:
+    """The out-of-distribution attack at the abstract's strength, on the plain flows: PGD
+    with `ood_steps` steps from `ood_restarts` random starts lowers the NLL of each other set
+    at L2 budgets growing from the chapter's largest to tenfold (`ood_growth`), and stops at
+    the first budget where some image gets below the model's median NLL of its own test
+    images. One row per budget tried: the attacked NLLs beside that median, and the median L2
+    distance from an image of the set to its nearest in-distribution image (a budget that
+    large could swap the image for a real one)."""
+    own, base = next(iter(sets)), max(sizes.l2_eps)
+    plain = [m for m in models if not m.endswith(ROBUST)]
+    medians = {}
+    with torch.no_grad():
+        for m in plain:
+            medians[m] = FlowTarget(models[m], params.profile.eval_batch_size)(sets[own].to(params.device))[1]
+    rows, reached = [], set()
+    work = [(m, s, g) for m in plain for s in sets if s != own for g in sizes.ood_growth]
+    for m, set_name, growth in bar(work, desc="PGD at the abstract's strength"):
+        if (m, set_name) in reached:
+            continue
+        target, x = FlowTarget(models[m], params.profile.eval_batch_size), sets[set_name].to(params.device)
+        eps, steps, restarts = growth * base, sizes.ood_steps, sizes.ood_restarts
+        key = _pgd_key(models[m], set_name, x, params.seed, "l2", eps, steps, -1.0, restarts)
+        run = partial(_attacked_nll, target, x, -1.0, eps, "l2", steps, params.seed, restarts)
+        after = memo("pgd-nll", key, run)["nll"].numpy()
+        median = medians[m].median().item()
+        nearest = torch.cdist(sets[set_name].flatten(1), sets[own].flatten(1)).min(1).values.median().item()
+        rows.append(
+            {"model": m, "set": set_name, "eps": eps, "growth": growth, "steps": steps, "restarts": restarts}
+            | {"median": median, "after_images": after, "reached": int((after < median).sum()), "nearest": nearest}
+        )
+        if rows[-1]["reached"]:
+            reached.add((m, set_name))
+    return rows
+
+
+def ood_table(rows: list[dict]) -> Table:
+    """Per model, set and budget tried: the attacked images' median bits/dim against the
+    in-distribution median, how many got below it, and the set's median L2 distance to the
+    nearest in-distribution image."""
+    body = [
+        (
+            r["model"],
+            r["set"],
+            f"L2 {r['eps']:g} ({r['growth']:g}x)",
+            f"{np.median(r['after_images']):.2f}",
+            f"{r['median']:.2f}",
+            f"{r['reached']} of {len(r['after_images'])}",
+            f"{r['nearest']:.1f}",
+        )
+        for r in rows
+    ]
+    columns = ("model", "set", "budget", "median bits/dim after", "in-distribution median", "below it", "L2 to nearest")
+    return Table(columns, body)
+
+
+def ood_claims(rows: list[dict], dataset: str) -> list[dict]:
+    """The abstract's second attack at its strength, per plain flow and other set at the last
+    budget tried: the in-distribution median NLL minus the attacked images' median (bootstrap
+    over the images), positive when the typical attacked image passes for an in-distribution one."""
+    last = {(r["model"], r["set"]): r for r in rows}
+    out = []
+    for (model, set_name), r in last.items():
+        gap = bootstrap([r["median"] - r["after_images"]], np.median)
+        out.append(
+            directional(
+                f"PGD L2 {r['eps']:g} ({r['steps']} steps x {r['restarts']}) on {model}, {set_name} "
+                f"({dataset} model): bits/dim below the in-distribution median",
+                *_split(gap),
+                n=len(r["after_images"]),
+                of="attacked images",
+                method="bootstrap (median)",
+                statement="GLOW and RealNVP are extremely sensitive to both types of attacks: "
+                "out-of-distribution images made as likely as in-distribution ones",
+                unit="bits/dim",
+                source=ABSTRACT,
+                note=f"{r['reached']} of {len(r['after_images'])} below the median {r['median']:.2f}",
             )
         )
-    return Table(("model", "clean bits/dim", "steps", "minutes"), body, note=f"On {len(test)} test images.")
+    return out
+
+
+def masking_check(
+    params: Params, models: dict[str, torch.nn.Module], sets: dict[str, torch.Tensor], sizes: DeepSizes
+) -> list[dict]:
+    """Is the robust flows' gain gradient masking? On the in-distribution images at the
+    largest L2 budget, per adversarially trained flow: its NLL after the chapter's PGD, after
+    PGD at the abstract's strength (`ood_steps` x `ood_restarts`), and on the examples the
+    chapter's PGD crafted against its plain twin (a transfer attack, blind to its gradients)."""
+    own, eps = next(iter(sets)), max(sizes.l2_eps)
+    x = sets[own].to(params.device)
+    rows = []
+    for name in bar([m for m in models if m.endswith(ROBUST)], desc="gradient-masking check"):
+        robust, plain = (
+            FlowTarget(models[m], params.profile.eval_batch_size) for m in (name, name.removesuffix(ROBUST))
+        )
+        found = {}
+        for what, steps, restarts in (("white", sizes.pgd_steps, 1), ("strong", sizes.ood_steps, sizes.ood_restarts)):
+            key = _pgd_key(models[name], own, x, params.seed, "l2", eps, steps, 1.0, restarts)
+            run = partial(_attacked_nll, robust, x, 1.0, eps, "l2", steps, params.seed, restarts)
+            found[what] = memo("pgd-nll", key, run)["nll"].numpy()
+        key = _pgd_key(plain.model, own, x, params.seed, "l2", eps, sizes.pgd_steps, 1.0) | {
+            "judge": models[name].info["sha256"]
+        }
+        run = partial(_attacked_nll, plain, x, 1.0, eps, "l2", sizes.pgd_steps, params.seed, judge=robust)
+        found["transfer"] = memo("pgd-nll", key, run)["nll"].numpy()
+        rows.append({"model": name, "eps": eps, "steps": sizes.pgd_steps, "strong_steps": sizes.ood_steps} | found)
+    return rows
+
+
+def masking_table(rows: list[dict]) -> Table:
+    """The robust flows' mean bits/dim after each attack of `masking_check`."""
+    body = [
+        (r["model"], f"{r['white'].mean():.2f}", f"{r['strong'].mean():.2f}", f"{r['transfer'].mean():.2f}")
+        for r in rows
+    ]
+    heads = ("model", "PGD (chapter's steps)", "PGD (abstract's strength)", "transferred from the plain flow")
+    return Table(heads, body, note=f"Mean bits/dim after an L2 {rows[0]['eps']:g} attack." if rows else "")
+
+
+def masking_claims(rows: list[dict], dataset: str) -> list[dict]:
+    """No sign of gradient masking: the white-box attack at the abstract's strength raises
+    each robust flow's NLL more than the transfer from its plain twin (paired bootstrap)."""
+    return [
+        directional(
+            f"{r['model']} ({dataset}): white-box PGD L2 {r['eps']:g} beats the transfer from the plain flow, bits/dim",
+            *_split(_paired(r["strong"], r["transfer"])),
+            n=len(r["strong"]),
+            of="attacked images (the same for both)",
+            method="paired bootstrap",
+            statement="hybrid adversarial training significantly boosts the robustness "
+            "(checked for gradient masking: a gradient-free transfer attack is weaker)",
+            unit="bits/dim",
+            source=ABSTRACT,
+        )
+        for r in rows
+    ]
+
+
+def clean_nll(params: Params, models: dict[str, torch.nn.Module], n: int | None = None) -> dict[str, np.ndarray]:
+    """Each model's NLL (bits/dim) of the same test images, image by image."""
+    test = data.load(params.dataset, "test", subset=n or params.profile.eval_subset, seed=params.seed)
+    found = {}
+    for name, model in models.items():
+        ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size, progress=False)
+        found[name] = evaluate.nll_bpd(ll, model.n_dims).numpy()
+    return found
+
+
+def clean_cost(nll: dict[str, np.ndarray], models: dict[str, torch.nn.Module]) -> Table:
+    """Clean test bits/dim of each model, its steps and training minutes: what the
+    adversarial training costs."""
+    body = [
+        (
+            name,
+            round(float(nll[name].mean()), 3),
+            model.info["spec"]["settings"]["train_steps"],
+            round(model.info["train_seconds"] / 60, 1),
+        )
+        for name, model in models.items()
+    ]
+    return Table(
+        ("model", "clean bits/dim", "steps", "minutes"), body, note=f"On {len(next(iter(nll.values())))} test images."
+    )
+
+
+def cost_claims(nll: dict[str, np.ndarray], rows: list[dict], dataset: str) -> list[dict]:
+    """Two consequences of hybrid adversarial training on the deep flows, paired over the same
+    images: the clean NLL it pays (the abstract's trade-off, where it could fail: training on
+    attacked images might as well regularise), and, for each other set, how much likelier it
+    makes those images before any attack (this book's finding, not the abstract's)."""
+    own = rows[0]["set"]
+    before = {(r["model"], r["set"]): r["before_images"] for r in rows}
+    out = []
+    for name in (m for m in nll if m.endswith(ROBUST)):
+        plain = name.removesuffix(ROBUST)
+        out.append(
+            directional(
+                f"{name} ({dataset}): clean bits/dim paid over the plain flow",
+                *_split(_paired(nll[name], nll[plain])),
+                n=len(nll[name]),
+                of="test images",
+                method="paired bootstrap",
+                statement="robustness costs accuracy: a fundamental trade-off (deep flows)",
+                unit="bits/dim",
+                source=ABSTRACT,
+            )
+        )
+        for set_name in dict.fromkeys(s for _, s in before if s != own):
+            out.append(
+                directional(
+                    f"{name} on {set_name} ({dataset} model): clean bits/dim lower than the plain flow's",
+                    *_split(_paired(before[plain, set_name], before[name, set_name])),
+                    n=len(before[name, set_name]),
+                    of="images of the other set",
+                    method="paired bootstrap",
+                    statement="adversarial training makes out-of-distribution images likelier",
+                    unit="bits/dim",
+                    source="this book, chapter 7 (not in the abstract)",
+                )
+            )
+    return out
+
+
+# ---- The figures the prose quotes ----------------------------------------------------------
+
+
+def _slug(name: str) -> str:
+    """A glue name's part for a model, set or budget: "glow + adversarial training" -> "glow_adv"."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("adversarial training", "adv")).strip("_")
+
+
+def _tag(eps: float) -> str:
+    return f"{eps:g}".replace(".", "p")
+
+
+def _interval(estimate: tuple[float, float, float], digits: int = 2) -> str:
+    value, low, high = estimate
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def linear_numbers(rows: list[dict], tag: str, digits: int) -> dict[str, str]:
+    """The linear half's figures for `chapter.glue`, named `<tag>_<fit>_<eps>_<clean|universal|
+    sample>` (mean test NLL, nats; `top` for the largest eps too), per eps > 0 the clean fit's gains under each attack
+    (`<tag>_gain_<attack>_<eps>`) and the robust fit's saving and price with their intervals
+    (`<tag>_saved_<eps>`, `<tag>_paid_<eps>`), and the spectrum at the largest eps
+    (`<tag>_<fit>_raised`, `_smallest`, `_total`; `<tag>_smallest_before`)."""
+    found, top = {}, max(r["eps"] for r in rows)
+    for r in rows:
+        for what in ("clean", "universal", "sample"):
+            for e in (_tag(r["eps"]),) + (("top",) if r["eps"] == top else ()):
+                found[f"{tag}_{r['fit']}_{e}_{what}"] = f"{r[what]:.{digits}f}"
+    for eps in sorted({r["eps"] for r in rows if r["eps"] > 0}):
+        at, e = {r["fit"]: r for r in rows if r["eps"] == eps}, _tag(eps)
+        for attack in ("universal", "sample"):
+            found[f"{tag}_gain_{attack}_{e}"] = f"{at['clean'][attack] - at['clean']['clean']:.{digits}f}"
+        found[f"{tag}_saved_{e}"] = _interval(_paired(at["clean"]["sample_points"], at["sample"]["sample_points"]))
+        found[f"{tag}_paid_{e}"] = _interval(_paired(at["sample"]["clean_points"], at["clean"]["clean_points"]))
+    for fit, c in _spectrum(rows, top).items():
+        found |= {
+            f"{tag}_{fit}_raised": f"{c['raised']} of {c['dims']}",
+            f"{tag}_{fit}_smallest": f"{c['smallest']:.3g}",
+        }
+        found |= {
+            f"{tag}_{fit}_total": f"{100 * c['total']:.1f} %",
+            f"{tag}_smallest_before": f"{c['smallest_before']:.3g}",
+        }
+    return found
+
+
+def deep_numbers(
+    rows: list[dict],
+    nll: dict[str, np.ndarray],
+    models: dict[str, torch.nn.Module],
+    ood_rows: list[dict],
+    masking_rows: list[dict],
+) -> dict[str, str]:
+    """The deep half's figures for `chapter.glue`, named by model and set slug (`glow_adv`,
+    `own` for the in-distribution set, `cifar10_grey`, `uniform_noise`): mean bits/dim before
+    (`<model>_<set>_before`) and after each budget (`<model>_<set>_l2_0p25`, `_linf_8` in
+    levels), the images below the in-distribution median after the largest L2 budget
+    (`<model>_<set>_below`), the clean NLL and training minutes (`<model>_clean`,
+    `<model>_minutes`), the robust flows' price, OOD likening and saving with intervals
+    (`<model>_paid`, `<model>_<set>_likelier`, `<model>_saved`), the abstract-strength OOD
+    attack (`ood_<model>_<set>_eps`, `_reached`, `_after`, `_gap`, `_nearest`; `ood_<model>_median`) and
+    the masking check (`mask_<model>_white`, `_strong`, `_transfer`, `_beats`)."""
+    own = rows[0]["set"]
+    largest = max(r["eps"] for r in rows if r["norm"] == "l2")
+    found = {}
+    for r in rows:
+        m, s = _slug(r["model"]), "own" if r["set"] == own else _slug(r["set"])
+        budget = f"l2_{_tag(r['eps'])}" if r["norm"] == "l2" else f"linf_{round(r['eps'] * 255)}"
+        found |= {f"{m}_{s}_before": f"{r['before']:.2f}", f"{m}_{s}_{budget}": f"{r['after']:.2f}"}
+        if r["norm"] == "l2" and r["eps"] == largest:
+            found[f"{m}_{s}_below"] = f"{r['below_median_after']:.0f} %"
+            first, second = (r["after_images"], r["before_images"])[:: 1 if s == "own" else -1]
+            found[f"{m}_{s}_moved"] = _interval(_paired(first, second))  # raised (own) or lowered
+    at = {(r["model"], r["set"]): r for r in rows if r["norm"] == "l2" and r["eps"] == largest}
+    for name, model in models.items():
+        m = _slug(name)
+        found |= {f"{m}_clean": f"{nll[name].mean():.3f}", f"{m}_minutes": f"{model.info['train_seconds'] / 60:.1f}"}
+        if name.endswith(ROBUST):
+            plain = name.removesuffix(ROBUST)
+            found[f"{m}_paid"] = _interval(_paired(nll[name], nll[plain]), 3)
+            found[f"{m}_saved"] = _interval(_paired(at[plain, own]["after_images"], at[name, own]["after_images"]), 1)
+            for s in dict.fromkeys(s for _, s in at if s != own):
+                likelier = _paired(at[plain, s]["before_images"], at[name, s]["before_images"])
+                found[f"{m}_{_slug(s)}_likelier"] = _interval(likelier, 1)
+    for r in ood_rows:
+        key = f"ood_{_slug(r['model'])}_{_slug(r['set'])}"
+        found |= {f"{key}_eps": f"{r['eps']:g}", f"{key}_reached": f"{r['reached']} of {len(r['after_images'])}"}
+        found[f"{key}_nearest"] = f"{r['nearest']:.1f}"
+        found[f"{key}_after"] = f"{np.median(r['after_images']):.2f}"
+        found[f"{key}_gap"] = _interval(bootstrap([r["median"] - r["after_images"]], np.median))
+        found[f"ood_{_slug(r['model'])}_median"] = f"{r['median']:.2f}"
+    for r in masking_rows:
+        key = f"mask_{_slug(r['model'])}"
+        found |= {f"{key}_{what}": f"{r[what].mean():.2f}" for what in ("white", "strong", "transfer")}
+        found[f"{key}_beats"] = _interval(_paired(r["strong"], r["transfer"]))
+    return found
