@@ -244,6 +244,31 @@ def _split(estimate: tuple[float, float, float]) -> tuple[float, tuple[float, fl
     return estimate[0], (estimate[1], estimate[2])
 
 
+def _in_bits(
+    name: str,
+    estimate: tuple[float, float, float],
+    n: int,
+    of: str,
+    statement: str,
+    *,
+    method: str = "paired bootstrap",
+    source: str = ABSTRACT,
+    note: str = "",
+) -> dict:
+    """A directional claim of the deep half: a difference in bits/dim with its interval."""
+    return directional(
+        name,
+        *_split(estimate),
+        n=n,
+        of=of,
+        method=method,
+        statement=statement,
+        unit="bits/dim",
+        source=source,
+        note=note,
+    )
+
+
 # ---- Deep flows -------------------------------------------------------------------------
 
 
@@ -452,16 +477,13 @@ def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
             _paired(r["after_images"], r["before_images"]) if mine else _paired(r["before_images"], r["after_images"])
         )
         out.append(
-            directional(
+            _in_bits(
                 f"PGD L2 {largest:g} on {r['model']}, {r['set']} ({dataset} model): bits/dim "
                 + ("raised" if mine else "lowered"),
-                *_split(moved),
-                n=len(r["before_images"]),
-                of="attacked images",
-                method="paired bootstrap",
-                statement="GLOW and RealNVP are extremely sensitive to both types of attacks",
-                unit="bits/dim",
-                source=ABSTRACT,
+                moved,
+                len(r["before_images"]),
+                "attacked images",
+                "GLOW and RealNVP are extremely sensitive to both types of attacks",
                 note=f"{r['before']:.2f} -> {r['after']:.2f}; below the in-distribution median "
                 f"{r['below_median_before']:.0f} -> {r['below_median_after']:.0f} %",
             )
@@ -471,15 +493,12 @@ def deep_claims(rows: list[dict], dataset: str) -> list[dict]:
         plain = by_model.get(name.removesuffix(ROBUST)) if name.endswith(ROBUST) else None
         if plain is not None:
             out.append(
-                directional(
+                _in_bits(
                     f"{name} on {own}: bits/dim after PGD L2 {largest:g}, saved over the plain model",
-                    *_split(_paired(plain["after_images"], robust["after_images"])),
-                    n=len(plain["after_images"]),
-                    of="attacked images (the same for both)",
-                    method="paired bootstrap",
-                    statement="hybrid adversarial training significantly boosts the robustness",
-                    unit="bits/dim",
-                    source=ABSTRACT,
+                    _paired(plain["after_images"], robust["after_images"]),
+                    len(plain["after_images"]),
+                    "attacked images (the same for both)",
+                    "hybrid adversarial training significantly boosts the robustness",
                 )
             )
     return out
@@ -551,17 +570,15 @@ def ood_claims(rows: list[dict], dataset: str) -> list[dict]:
     for (model, set_name), r in last.items():
         gap = bootstrap([r["median"] - r["after_images"]], np.median)
         out.append(
-            directional(
+            _in_bits(
                 f"PGD L2 {r['eps']:g} ({r['steps']} steps x {r['restarts']}) on {model}, {set_name} "
                 f"({dataset} model): bits/dim below the in-distribution median",
-                *_split(gap),
-                n=len(r["after_images"]),
-                of="attacked images",
-                method="bootstrap (median)",
-                statement="GLOW and RealNVP are extremely sensitive to both types of attacks: "
+                gap,
+                len(r["after_images"]),
+                "attacked images",
+                "GLOW and RealNVP are extremely sensitive to both types of attacks: "
                 "out-of-distribution images made as likely as in-distribution ones",
-                unit="bits/dim",
-                source=ABSTRACT,
+                method="bootstrap (median)",
                 note=f"{r['reached']} of {len(r['after_images'])} below the median {r['median']:.2f}",
             )
         )
@@ -610,16 +627,13 @@ def masking_claims(rows: list[dict], dataset: str) -> list[dict]:
     """No sign of gradient masking: the white-box attack at the abstract's strength raises
     each robust flow's NLL more than the transfer from its plain twin (paired bootstrap)."""
     return [
-        directional(
+        _in_bits(
             f"{r['model']} ({dataset}): white-box PGD L2 {r['eps']:g} beats the transfer from the plain flow, bits/dim",
-            *_split(_paired(r["strong"], r["transfer"])),
-            n=len(r["strong"]),
-            of="attacked images (the same for both)",
-            method="paired bootstrap",
-            statement="hybrid adversarial training significantly boosts the robustness "
+            _paired(r["strong"], r["transfer"]),
+            len(r["strong"]),
+            "attacked images (the same for both)",
+            "hybrid adversarial training significantly boosts the robustness "
             "(checked for gradient masking: a gradient-free transfer attack is weaker)",
-            unit="bits/dim",
-            source=ABSTRACT,
         )
         for r in rows
     ]
@@ -663,27 +677,22 @@ def cost_claims(nll: dict[str, np.ndarray], rows: list[dict], dataset: str) -> l
     for name in (m for m in nll if m.endswith(ROBUST)):
         plain = name.removesuffix(ROBUST)
         out.append(
-            directional(
+            _in_bits(
                 f"{name} ({dataset}): clean bits/dim paid over the plain flow",
-                *_split(_paired(nll[name], nll[plain])),
-                n=len(nll[name]),
-                of="test images",
-                method="paired bootstrap",
-                statement="robustness costs accuracy: a fundamental trade-off (deep flows)",
-                unit="bits/dim",
-                source=ABSTRACT,
+                _paired(nll[name], nll[plain]),
+                len(nll[name]),
+                "test images",
+                "robustness costs accuracy: a fundamental trade-off (deep flows)",
             )
         )
         for set_name in dict.fromkeys(s for _, s in before if s != own):
             out.append(
-                directional(
+                _in_bits(
                     f"{name} on {set_name} ({dataset} model): clean bits/dim lower than the plain flow's",
-                    *_split(_paired(before[plain, set_name], before[name, set_name])),
-                    n=len(before[name, set_name]),
-                    of="images of the other set",
-                    method="paired bootstrap",
-                    statement="adversarial training makes out-of-distribution images likelier",
-                    unit="bits/dim",
+                    _paired(before[plain, set_name], before[name, set_name]),
+                    len(before[name, set_name]),
+                    "images of the other set",
+                    "adversarial training makes out-of-distribution images likelier",
                     source="this book, chapter 7 (not in the abstract)",
                 )
             )
