@@ -148,6 +148,7 @@ class Sizes:
     monte_carlo: tuple[int, int]  # chapter 1: draws per KL estimate, attacked points per case
     attack: Budgets  # chapter 4
     attack_images: int  # chapter 4: images per model
+    query_curve: tuple[int, int]  # chapter 4: images per model, queries per image of the budget curve
     paths: int  # chapters 5 and 6: interpolation paths per dataset
     appendix: AppendixSizes  # chapter 8
     linear: LinearSizes  # chapter 7, linear flows
@@ -173,6 +174,7 @@ SIZES: dict[str, Sizes] = {
         monte_carlo=(200_000, 300),
         attack=Budgets(5, 2, 30, 5),
         attack_images=8,
+        query_curve=(4, 60),
         paths=16,
         appendix=AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
         linear=LinearSizes(1000, 500, 10, (0.0, 1.0, 2.0), 20),
@@ -203,6 +205,7 @@ SIZES: dict[str, Sizes] = {
         monte_carlo=(1_000_000, 4_000),
         attack=Budgets(50, 4, 1000, 200),
         attack_images=100,
+        query_curve=(20, 5000),
         paths=500,
         appendix=AppendixSizes(Arch(3, 4, 32), 1500, Arch(1, 3, 32), 1500, 1000.0, 200),
         linear=LinearSizes(10_000, 2000, 50, _LINEAR_EPS, 100),
@@ -222,6 +225,7 @@ SIZES: dict[str, Sizes] = {
         monte_carlo=(2_000_000, 6_000),
         attack=Budgets(200, 9, 10000, 1000),
         attack_images=1000,
+        query_curve=(100, 25_000),
         paths=1500,
         appendix=AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
         linear=LinearSizes(60_000, 10_000, 100, _LINEAR_EPS, 200),

@@ -206,6 +206,43 @@ def test_targeted_detection_aware_boundary_attack():
     assert (result.l2 < (starts - x).flatten(1).norm(dim=1)).all()
 
 
+def test_a_trace_reads_the_boundary_attack_at_every_query_budget():
+    from studylib.studies.attacks import _Trace
+
+    model = Linear()
+    x, y = _batch(model, n=6)
+    trace = _Trace(x, [1, 100, 600, 3000])
+    result = boundary_attack(model, x, y, max_queries=3000, seed=0, progress=False, on_step=trace)
+    assert torch.isinf(trace.l2[0]).all()  # one query buys no start and no line search
+    assert (trace.l2[1:].diff(dim=0) <= 1e-7).all()  # more queries never end farther away
+    assert (trace.l2[1] > trace.l2[-1]).all()
+    torch.testing.assert_close(trace.l2[-1], result.l2)
+
+
+def test_query_curve_rates_claims_and_budgets():
+    from studylib.studies.attacks import QueryCurve, query_budgets
+
+    budgets = query_budgets(10_000, 1000)
+    assert 1000 in budgets and budgets[-1] == 10_000 and budgets == sorted(budgets) and budgets[0] == 40
+    assert query_budgets(60, 1000)[-1] == 60 and 1000 not in query_budgets(60, 1000)
+    inf = float("inf")
+    eps = 0.1
+    # 10 images: 4 within eps at Table 2's budget, all 10 at the largest
+    l2 = torch.tensor([[inf] * 10, [0.05] * 4 + [0.5] * 6, [0.05] * 10])
+    curve = QueryCurve("cifar10", eps, [100, 1000, 10_000], 1000, {"split": l2})
+    assert curve.table().rows[1] == (1000, "40 % [17, 69]") and curve.table().rows[-1] == ("paper", "100 %")
+    at_max, gain = curve.claims()
+    assert at_max["paper"] == 100 and at_max["k"] == 10
+    assert at_max["verdict"] == "inconclusive"  # 10 of 10 [72, 100]: too few images to call it equal
+    assert gain["ours"] == 60.0 and gain["verdict"] == "holds"
+    numbers = curve.numbers()
+    assert numbers["qc_split_table"] == "40 % [17, 69]" and numbers["qc_max"] == "10000"
+    assert numbers["qc_images"] == "10" and numbers["qc_split_gain"].startswith("+60 points")
+    assert numbers["qc_split_left"] == "-"  # every image within eps at the largest budget
+    flat = QueryCurve("cifar10", eps, [100, 1000, 10_000], 1000, {"split": l2[[0, 1, 1]]})
+    assert flat.claims()[1]["verdict"] != "holds"  # no gain: the budget is not the reason
+
+
 def test_table2_rates_count_success_detection_and_budget():
     from studylib.attacks.cw import AttackResult
     from studylib.studies.attacks import Outcome, Table2

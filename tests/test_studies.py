@@ -220,6 +220,7 @@ def test_needed_gap_and_margin_statistics():
     assert told["mnist_needed"] == "13.7" and told["mnist_wrong_below"] == f"{100 * 95 / 101:.1f} %"
     assert told["mnist_share_claim"] == f"{below['ours']:.1f} points [{below['low']:.1f}, {below['high']:.1f}]"
     assert told["mnist_images"] == "101" and told["quantile"] == "95%"
+    assert told["mnist_auroc"].startswith("0.50 [")  # a 0.001 shift in a spread of 1: chance (5151/10201)
 
 
 def test_tradeoff_points_show_the_seed_spread_where_there_are_seeds():
@@ -552,7 +553,7 @@ def test_interpolation_claims_decide_section_4_4():
         nll[:, 2] += middle
         p_y0 = p_y0.expand(200, 5)
         paths = Paths(alphas, nll, p_y0, p_y0.flip(1))
-        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, paths)
+        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, paths, torch.ones(300))
 
     mnist_nll = torch.linspace(0.0, 1.0, 200)  # the middle of most MNIST paths crosses T = 1.5
     sharp = torch.tensor([1.0, 0.1, 0.1, 0.1, 0.0])  # the endpoint class lost at the first step
@@ -572,6 +573,8 @@ def test_interpolation_claims_decide_section_4_4():
     told = interpolations.numbers(studies, claims)
     assert told["cifar10_below"] == "100.0 % [98.1, 100.0]" and told["cifar10_rising"] == "0.0 %"
     assert told["cifar10_rise"] == "−0.20 bits/dim [−0.20, −0.20]" and told["mnist_paper_pairs"] == "1487"
+    assert told["cifar10_mid_auroc"] == "0.00 [0.00, 0.00]"  # every midpoint likelier than every clean image
+    assert told["mnist_mid_auroc"].startswith("1.00 [")  # all but the first midpoint less likely (ties half)
     assert told["difference"].startswith(
         f"{by_name['paths entirely below T: CIFAR-10 minus MNIST']['ours']:.1f} points"
     )
@@ -591,7 +594,8 @@ def test_bg_mnist_claims_read_section_4_5():
         nll = torch.ones(100, 3)
         nll[:, 1] += middle
         ones = torch.ones(100, 3)
-        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, Paths(alphas, nll, ones, ones))
+        paths = Paths(alphas, nll, ones, ones)
+        return interpolations.InterpolationStudy(name, 1.5, 1.0, 0.5, None, None, paths, torch.ones(300))
 
     studies = {
         "mnist": study("mnist", torch.linspace(0, 2, 100)),

@@ -8,6 +8,8 @@ queries left, or converged) stop costing model calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from studylib.attacks.cw import HIGH, LOW, AttackResult
@@ -79,6 +81,7 @@ def boundary_attack(
     eps: float | None = None,
     seed: int = 0,
     progress: bool = True,
+    on_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> AttackResult:
     """Boundary attack on a batch. Untargeted by default, started from uniform noise that
     is misclassified; targeted when `target_class` is given, started from `starts` (e.g.
@@ -86,7 +89,9 @@ def boundary_attack(
     the criterion uses the (C+1)-way classifier, so a success is also undetected (and every
     point it keeps fools the classifier, so `fooled_l2` equals `l2`).
     `max_queries` is each image's budget, initialisation included; with `eps`, an image is
-    done (and costs no more queries) once its adversarial is within L2 distance `eps`."""
+    done (and costs no more queries) once its adversarial is within L2 distance `eps`.
+    `on_step(queries, adversarial, valid)`, if given, sees each image's queries so far and
+    current example after the start and after every step (to read the attack at any budget)."""
     if max_queries < 1:
         raise ValueError(f"max_queries must be >= 1, got {max_queries}")
     if (target_class is None) != (starts is None):
@@ -116,6 +121,8 @@ def boundary_attack(
     if len(ready):
         adv[ready] = _line_search(criterion, x[ready], starts[ready], ready, line_search_steps)
         queries[ready] += line_search_steps
+    if on_step is not None:
+        on_step(queries, adv, valid)
     sph = torch.full((n,), spherical_step, device=device)
     src = torch.full((n,), source_step, device=device)
     sph_hits = torch.zeros(n, device=device)
@@ -152,6 +159,10 @@ def boundary_attack(
             rate_sph, rate_src = sph_hits[due] / trials[due], src_hits[due] / trials[due]
             sph[due], src[due] = _adapt(sph[due], rate_sph), _adapt(src[due], rate_src)
             sph_hits[due], src_hits[due], trials[due] = 0, 0, 0
-        bar.update((int(queries[valid].min()) if valid.any() else max_queries) - bar.n)  # redrawn at tqdm's interval
+        if on_step is not None:
+            on_step(queries, adv, valid)
+        bar.update(int(queries[idx].min()) - bar.n)  # the slowest image still walking; redrawn at tqdm's interval
+    bar.update(max_queries - bar.n)
+    bar.close()
     l2 = torch.where(valid, (adv - x).flatten(1).norm(dim=1), torch.full((n,), float("inf"), device=device))
     return AttackResult(adv, valid, l2, queries, l2.clone())

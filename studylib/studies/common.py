@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from studylib import data
-from studylib.book import plots
+from studylib.book import plots, tables
 from studylib.book.chapter import Params
 from studylib.book.ledger import quantitative
 from studylib.measure import evaluate, interpolate
+from studylib.measure.detection import auroc, roc_curve
 from studylib.measure.evaluate import bits_per_dim
 from studylib.measure.uncertainty import bootstrap, mean_interval, seed_difference, t_interval, wilson
 from studylib.models.flows import ConditionalGlow
@@ -26,6 +28,27 @@ def eval_set(params: Params, dataset: str | None = None, table: bool = False) ->
     with `table`, that of the paper's accuracy tables (`Profile.table_subset`)."""
     subset = params.profile.table_subset if table else params.profile.eval_subset
     return data.load(dataset or params.dataset, "test", subset=subset, seed=params.seed)
+
+
+def auroc_text(clean: np.ndarray, other: np.ndarray) -> str:
+    """The AUROC of a threshold on the NLL, `clean` against `other`, with its 95 % bootstrap
+    interval, e.g. "0.52 [0.50, 0.54]"."""
+    return tables.estimate(*auroc(clean, other), digits=2)
+
+
+def roc_figure(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], flagged: str):
+    """ROC curves of a threshold on the NLL, one panel per key and one curve per (clean,
+    other) pair: the share of clean images flagged against the share of `flagged`; the
+    legend gives each curve's AUROC with its 95 % bootstrap interval."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
+        for label, (clean, other) in curves.items():
+            ax.plot(*roc_curve(clean, other), label=f"{label}: {auroc_text(clean, other)}")
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
+        ax.set(xlabel="clean images flagged", ylabel=f"{flagged} flagged", title=title)
+        ax.legend(fontsize="x-small", title="AUROC [95 %]", title_fontsize="x-small")
+    fig.tight_layout()
+    return fig
 
 
 def model_for(params: Params, objective: str, seed: int, ce_weight: float | None = None, dataset: str | None = None):

@@ -16,7 +16,14 @@ from studylib.config import DATASETS, check_choice
 from studylib.measure import evaluate, interpolate
 from studylib.measure.uncertainty import bootstrap, difference_of_rates, wilson
 from studylib.sizes import sizes
-from studylib.studies.common import eval_interpolations, eval_log_likelihoods, eval_set, model_for
+from studylib.studies.common import (
+    auroc_text,
+    eval_interpolations,
+    eval_log_likelihoods,
+    eval_set,
+    model_for,
+    roc_figure,
+)
 
 
 def default_pairs(profile: str) -> int:
@@ -36,6 +43,11 @@ class InterpolationStudy:
     x0: torch.Tensor
     x1: torch.Tensor
     paths: interpolate.Paths
+    clean_bpd: torch.Tensor  # the clean test NLL that set T
+
+    def midpoints(self) -> torch.Tensor:
+        """The NLL (bits/dim) of each path's middle image, alpha = 1/2."""
+        return self.paths.nll[:, self.paths.nll.shape[1] // 2]
 
     def summary(self) -> dict[str, float]:
         return {
@@ -61,7 +73,7 @@ def interpolation_study(
     i0, i1 = interpolate.select_pairs(ll, y, nll, t, n_pairs, torch.Generator().manual_seed(params.seed))
     x, _ = test.tensors()
     paths = eval_interpolations(params, model, test, i0, i1, steps)
-    return InterpolationStudy(dataset, t, recall, nll.std().item(), x[i0], x[i1], paths)
+    return InterpolationStudy(dataset, t, recall, nll.std().item(), x[i0], x[i1], paths, nll)
 
 
 def interpolation_strip(study, pair: int = 0, shown: int = 10):
@@ -200,13 +212,21 @@ def _cifar_minus_mnist(name: str, estimate: tuple[float, float, float], n: int, 
     )
 
 
+def midpoint_roc(studies: dict[str, InterpolationStudy]):
+    """The detector without one threshold: the ROC of the NLL, clean test images against the
+    paths' middle images, one panel per dataset."""
+    panels = {n: {"midpoints": (s.clean_bpd.numpy(), s.midpoints().numpy())} for n, s in studies.items()}
+    return roc_figure(panels, "midpoints")
+
+
 def numbers(studies: dict[str, InterpolationStudy], claims: list[dict]) -> dict[str, str]:
     """The chapter's figures for its prose (`chapter.glue`), per dataset `<name>_`: pairs,
     T and its recall, the share of paths entirely below T with its Wilson interval
     (`_below`) and the paper's (`_paper_below`, `_paper_pairs`), the mid-path rise with its
     bootstrap interval (`_rise`) and in clean-NLL standard deviations (`_rise_sd`), the
-    share of rising paths (`_rising`), where the endpoint classes are lost (`_departure`); the
-    two datasets' differences (`difference`, `departure_difference`)."""
+    share of rising paths (`_rising`), where the endpoint classes are lost (`_departure`), the
+    AUROC of the NLL, clean test images against the midpoints (`_mid_auroc`); the two
+    datasets' differences (`difference`, `departure_difference`)."""
     out = {}
     for name, study in studies.items():
         s = study.summary()
@@ -224,6 +244,7 @@ def numbers(studies: dict[str, InterpolationStudy], claims: list[dict]) -> dict[
             f"{name}_departure": "{:.2f} [{:.2f}, {:.2f}]".format(
                 *bootstrap([study.paths.departure().numpy()], lambda d, axis=-1: np.mean(d, axis=axis))
             ),
+            f"{name}_mid_auroc": auroc_text(study.clean_bpd.numpy(), study.midpoints().numpy()),
         }
         if name in paper.PATHS_BELOW_THRESHOLD:
             out[f"{name}_paper_below"] = f"{100 * paper.PATHS_BELOW_THRESHOLD[name]:g} %"

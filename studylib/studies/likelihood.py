@@ -17,7 +17,7 @@ from studylib.book.tables import Table
 from studylib.measure import evaluate
 from studylib.measure.evaluate import bits_per_dim
 from studylib.measure.uncertainty import bootstrap, wilson
-from studylib.studies.common import eval_log_likelihoods, eval_set, model_for
+from studylib.studies.common import auroc_text, eval_log_likelihoods, eval_set, model_for, roc_figure
 
 
 @dataclass
@@ -74,6 +74,13 @@ def nll_histograms(panels: dict[str, tuple]):
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def roc(results: dict[str, Margins]):
+    """Section 4.2 without a threshold: the ROC of the NLL, each test image under its correct
+    class against the same image under its most likely wrong class, one panel per dataset."""
+    panels = {n: {"best wrong class": (m.correct_bpd.numpy(), m.wrong_bpd.numpy())} for n, m in results.items()}
+    return roc_figure(panels, "wrong-class pairs")
 
 
 def margins_table(results: dict[str, Margins], quantile: float) -> Table:
@@ -193,7 +200,8 @@ def numbers(results: dict[str, Margins], claims: list[dict], quantile: float) ->
     deviation and 5-95 % range, how many times the spread is the needed gap, the share of
     wrong-class NLLs below T, the test images, each claim's value with its interval
     (`_spread_claim`, `_share_claim`, `_confident_claim`), the gap the test error warrants
-    (`_warranted`), and the paper's histogram range (`_paper_range`)."""
+    (`_warranted`), the paper's histogram range (`_paper_range`), and the AUROC of the NLL,
+    correct against best wrong class, with its bootstrap interval (`_auroc`)."""
     out = {"quantile": f"{quantile:.0%}"}
     for name, m in results.items():
         s = m.stats(quantile)
@@ -213,6 +221,7 @@ def numbers(results: dict[str, Margins], claims: list[dict], quantile: float) ->
             f"{name}_paper_range": f"{low:g} and {high:g}",
             f"{name}_warranted": f"{warranted_gap(m.gap_nats.numpy() < 0):.1f}",
             f"{name}_confident_claim": _in_nats(confident),
+            f"{name}_auroc": auroc_text(m.correct_bpd.numpy(), m.wrong_bpd.numpy()),
         }
     return out
 
