@@ -167,9 +167,9 @@ def _train_or_evaluate(args: argparse.Namespace, default_subset: bool) -> dict:
     )
     if not distributed.is_main():
         return {}
-    subset = args.subset if args.subset is not None or not default_subset else profile.eval_subset
+    subset = args.subset if args.subset is not None or not default_subset else profile.scale.eval_subset
     test = data.load(args.dataset, "test", subset=subset, seed=args.seed)
-    result = evaluate.evaluate(model, test, profile.eval_batch_size)
+    result = evaluate.evaluate(model, test, profile.scale.eval_batch_size)
     result["train_seconds"] = round(model.info["train_seconds"], 1)
     result["cache_key"] = model.info["key"]
     result["precision"] = zoo.trained_precision(model.info)

@@ -1,7 +1,9 @@
-"""Profiles (smoke / quick / paper) and validation of user-facing parameters.
+"""Profiles (smoke / quick / paper), the recipes they train, and validation of user-facing
+parameters.
 
-A profile fixes everything that determines a trained model besides dataset,
-objective and seed, so that its hash keys the trained-model cache.
+A `Recipe` says what a model is (kind, prior, loss terms); a `Profile` how big and how long
+it trains (its sizes come from `sizes.SIZES`). Together they fix everything that determines
+a trained model besides dataset, objective and seed, so that their hash keys the cache.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from studylib.sizes import SIZES, Arch
+from studylib.sizes import SIZES, Arch, Scale
 
 DATASETS = ("mnist", "cifar10", "bg-mnist-0", "bg-mnist-1", "bg-mnist-5")
 OBJECTIVES = ("base", "reweighted", "split")  # the classifiers' objectives
@@ -39,68 +41,42 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Training and evaluation settings of one scale of the study.
+class Recipe:
+    """What a model is, apart from its size: the model kind, the class prior's family and
+    options, and the terms its loss adds to -log p(x|y)/D: w * CE (`ce_weight`), label
+    smoothing, a PGD-attacked copy of the batch (`adversarial_*`) and a GAN critic's
+    (`gan_weight`). The study's variants are recipes (`Profile.replace`); the cache key
+    holds each field, those at their default left out so that older keys stay valid."""
 
-    `train_steps` counts optimiser steps; the learning rate warms up linearly over
-    `warmup_steps`, then is multiplied by `lr_gamma` at each fraction of
-    `train_steps` listed in `lr_milestones` (the paper: /10 at epochs 60 and 120 of 150).
-    `ce_weight` is w in -log p(x|y)/D + w * CE (reweighted and split objectives).
-    `bf16` lets the recipe train its coupling networks under bfloat16 autocast where the
-    hardware runs bfloat16 natively (the flow's bijection, log-dets and priors stay float32):
-    faster there, ~10x slower where it is emulated, so elsewhere it trains in float32
-    (`resolve_precision`). The precision a model was trained in is recorded in its info,
-    not keyed: one cache entry serves every machine.
-    `compile` trains through `torch.compile` (1.14x the images/s of the eager loop on the
-    `quick` MNIST model here, after two minutes of compiling; its padding noise comes
-    from another random stream, so it is another model).
-    `eval_subset` is the chapters' seeded test subset; `table_subset` that of the paper's
-    accuracy tables (Tables 1 and 3), which are reported on the whole test set unless set.
-    """
-
-    name: str
-    arch: dict[str, Arch]
-    batch_size: int
-    train_steps: dict[str, int]
+    ce_weight: float
     lr: float
-    warmup_steps: int
     lr_milestones: tuple[float, ...]
     lr_gamma: float
     clip_grad_norm: float
-    ce_weight: float
     bf16: bool
-    checkpoint_every: int
-    log_every: int
-    eval_subset: int | None
-    eval_batch_size: int
-    table_subset: int | None = None  # test images of Tables 1 and 3 (None: the whole test set)
     lr_schedule: str = "step"
     ema_decay: float = 0.0
     augment_mnist: bool = True
-    snapshots: tuple[float, ...] = ()
+    compile: bool = False
     model_kind: str = "glow"
+    prior_family: str = "gaussian"
+    label_smoothing: float = 0.0
+    split_readout: str = "corner"
     adversarial_weight: float = 0.0
     adversarial_eps: float = 0.0
     adversarial_norm: str = "l2"
     adversarial_steps: int = 5
-    prior_family: str = "gaussian"
-    label_smoothing: float = 0.0
     gan_weight: float = 0.0
-    compile: bool = False
-    split_readout: str = "corner"
-    budget: float = 1.0  # the training budget, as a multiple of the table's steps (`at_budget`)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.budget, (int, float)) and 0 < self.budget < math.inf):
-            raise ValueError(f"budget must be a positive number, got {self.budget!r}")
+        if not (self.ce_weight >= 0 and math.isfinite(self.ce_weight)):
+            raise ValueError(f"ce_weight must be a finite number >= 0, got {self.ce_weight}")
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_choice("split_readout", self.split_readout, READOUTS)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         check_choice("model_kind", self.model_kind, MODEL_KINDS)
         check_choice("prior_family", self.prior_family, FAMILIES)
-        if not (self.gan_weight >= 0 and math.isfinite(self.gan_weight)):
-            raise ValueError(f"gan_weight must be a finite number >= 0, got {self.gan_weight}")
+        check_choice("split_readout", self.split_readout, READOUTS)
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         check_choice("adversarial_norm", self.adversarial_norm, NORMS)
@@ -108,31 +84,8 @@ class Profile:
             raise ValueError(f"adversarial_weight must be in [0, 1], got {self.adversarial_weight}")
         if self.adversarial_weight > 0 and not (self.adversarial_eps > 0 and self.adversarial_steps >= 1):
             raise ValueError("adversarial training needs adversarial_eps > 0 and adversarial_steps >= 1")
-        if list(self.snapshots) != sorted(set(self.snapshots)) or not all(0 < f <= 1 for f in self.snapshots):
-            raise ValueError(f"snapshots must be increasing fractions of training in (0, 1], got {self.snapshots}")
-
-    def at_budget(self, budget: float) -> Profile:
-        """This recipe trained `budget` times as long as the table says: its steps and warm-up
-        scale together, and its learning-rate milestones and snapshots, fractions of the run,
-        follow. At 1 it is the table's profile, cache keys unchanged (chapter 10's sweep)."""
-        if not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
-            raise ValueError(f"budget must be a positive number, got {budget!r}")
-        ratio = budget / self.budget
-        steps = {k: max(1, round(v * ratio)) for k, v in self.train_steps.items()}
-        warmup = max(1, round(self.warmup_steps * ratio)) if self.warmup_steps else 0
-        return dataclasses.replace(self, train_steps=steps, warmup_steps=warmup, budget=float(budget))
-
-    def snapshot_steps(self, total: int) -> list[int]:
-        """The steps of a `total`-step run at which training keeps a copy of the weights."""
-        return sorted({max(1, round(f * total)) for f in self.snapshots})
-
-    def arch_for(self, dataset: str) -> Arch:
-        """Architecture for `dataset` (BG-MNIST uses MNIST's)."""
-        return self.arch[family(dataset)]
-
-    def steps_for(self, dataset: str) -> int:
-        """Number of optimiser steps for `dataset`."""
-        return self.train_steps[family(dataset)]
+        if not (self.gan_weight >= 0 and math.isfinite(self.gan_weight)):
+            raise ValueError(f"gan_weight must be a finite number >= 0, got {self.gan_weight}")
 
     def prior_options(self, objective: str) -> dict:
         """The class prior's options for `objective`: appendix C's robust families and label
@@ -150,9 +103,55 @@ class Profile:
             options["readout"] = self.split_readout
         return options
 
+
+@dataclass(frozen=True)
+class Profile:
+    """One scale of the study (smoke / quick / paper): a `recipe` trained at a `scale`
+    (`sizes.SIZES`). `replace` makes a variant; `as_dict` is what keys the cache."""
+
+    name: str
+    recipe: Recipe
+    scale: Scale
+
+    def at_budget(self, budget: float) -> Profile:
+        """This recipe trained `budget` times as long as the table says: its steps and warm-up
+        scale together, and its learning-rate milestones and snapshots, fractions of the run,
+        follow. At 1 it is the table's profile, cache keys unchanged (chapter 10's sweep)."""
+        if not (isinstance(budget, (int, float)) and 0 < budget < math.inf):
+            raise ValueError(f"budget must be a positive number, got {budget!r}")
+        scale = self.scale
+        ratio = budget / scale.budget
+        steps = {k: max(1, round(v * ratio)) for k, v in scale.train_steps.items()}
+        warmup = max(1, round(scale.warmup_steps * ratio)) if scale.warmup_steps else 0
+        return self.replace(train_steps=steps, warmup_steps=warmup, budget=float(budget))
+
+    def snapshot_steps(self, total: int) -> list[int]:
+        """The steps of a `total`-step run at which training keeps a copy of the weights."""
+        return sorted({max(1, round(f * total)) for f in self.scale.snapshots})
+
+    def arch_for(self, dataset: str) -> Arch:
+        """Architecture for `dataset` (BG-MNIST uses MNIST's)."""
+        return self.scale.arch[family(dataset)]
+
+    def steps_for(self, dataset: str) -> int:
+        """Number of optimiser steps for `dataset`."""
+        return self.scale.train_steps[family(dataset)]
+
+    def replace(self, **change) -> Profile:
+        """This profile with `change` applied, each setting where it lives, the recipe's or
+        the scale's (a variant of the study: another prior, loss term, size or schedule),
+        validated as a new one is; an unknown setting is a TypeError."""
+        parts = {}
+        for part in (Recipe, Scale):
+            names = {f.name for f in dataclasses.fields(part)}
+            parts[part] = {k: change.pop(k) for k in list(change) if k in names}
+        recipe = dataclasses.replace(self.recipe, **parts[Recipe])
+        return dataclasses.replace(self, recipe=recipe, scale=dataclasses.replace(self.scale, **parts[Scale]), **change)
+
     def as_dict(self, dataset: str) -> dict:
-        """The settings that determine a model trained on `dataset` (used for cache keys)."""
-        d = dataclasses.asdict(self)
+        """The settings that determine a model trained on `dataset` (used for cache keys): the
+        recipe's and the scale's side by side, as when they were one."""
+        d = {**dataclasses.asdict(self.recipe), **dataclasses.asdict(self.scale)}
         d["arch"] = dataclasses.asdict(self.arch_for(dataset))
         d["train_steps"] = self.steps_for(dataset)
         for k in _NOT_KEYED:
@@ -164,11 +163,11 @@ class Profile:
         return d
 
 
-_NOT_KEYED = ("name", "checkpoint_every", "log_every", "eval_subset", "eval_batch_size", "table_subset")
+_NOT_KEYED = ("checkpoint_every", "log_every", "eval_subset", "eval_batch_size", "table_subset")
 # Every keyed setting with a default is left out of the key at that default (see `as_dict`).
 _NEUTRAL = {
     f.name: f.default
-    for f in dataclasses.fields(Profile)
+    for f in (*dataclasses.fields(Recipe), *dataclasses.fields(Scale))
     if f.default is not dataclasses.MISSING and f.name not in _NOT_KEYED
 }
 LR_SCHEDULES = ("step", "cosine")
@@ -194,26 +193,22 @@ def family(dataset: str) -> str:
     return "cifar10" if dataset == "cifar10" else "mnist"
 
 
-# Where along a run its weights are kept (fractions of its steps), weak to final: chapter 4
-# attacks each to see detection change as the density sharpens.
-SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
-
 PROFILE_TABLE: dict[str, Profile] = {
     # Every code path in seconds; the numbers mean nothing, but the models classify a little
     # (~30 % on MNIST), enough for the chapters' selections of correctly classified images.
     "smoke": Profile(
-        name="smoke",
-        **SIZES["smoke"].train.as_fields(),
-        lr=1e-3,
-        warmup_steps=5,
-        lr_milestones=(0.8,),
-        lr_gamma=0.1,
-        clip_grad_norm=50.0,
-        ce_weight=0.1,
-        bf16=True,
-        checkpoint_every=10,
-        log_every=5,
-        split_readout="lowpass",  # as `quick`, so that CI runs the chapters on its recipe
+        "smoke",
+        # `quick`'s recipe (its lowpass readout), so that CI runs the chapters on it
+        Recipe(
+            ce_weight=0.1,
+            lr=1e-3,
+            lr_milestones=(0.8,),
+            lr_gamma=0.1,
+            clip_grad_norm=50.0,
+            bf16=True,
+            split_readout="lowpass",
+        ),
+        SIZES["smoke"].train,
     ),
     # The CPU-scale study: ~35 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores.
     # Chosen by chapter 2's ablation: the first `quick` recipe (`ablation.FIRST_QUICK`)
@@ -223,38 +218,28 @@ PROFILE_TABLE: dict[str, Profile] = {
     # likelihood-based chapters need the sharper density. The split prior reads its logits
     # at the last level's lowest spatial frequencies (the paper leaves it open; the corner
     # pixels a literal reading takes left the bottom third of the digit out of reach of the
-    # classifier: +1.6 points at the same bits/dim). Every model keeps `SNAPSHOTS`.
+    # classifier: +1.6 points at the same bits/dim). Every model keeps `sizes.SNAPSHOTS`.
     "quick": Profile(
-        name="quick",
-        **SIZES["quick"].train.as_fields(),
-        lr=2e-3,
-        warmup_steps=200,
-        lr_milestones=(0.8,),
-        lr_gamma=0.1,
-        clip_grad_norm=50.0,
-        ce_weight=0.1,
-        bf16=True,
-        checkpoint_every=250,
-        log_every=25,
-        ema_decay=0.999,
-        augment_mnist=False,
-        snapshots=SNAPSHOTS,
-        split_readout="lowpass",
+        "quick",
+        Recipe(
+            ce_weight=0.1,
+            lr=2e-3,
+            lr_milestones=(0.8,),
+            lr_gamma=0.1,
+            clip_grad_norm=50.0,
+            bf16=True,
+            ema_decay=0.999,
+            augment_mnist=False,
+            split_readout="lowpass",
+        ),
+        SIZES["quick"].train,
     ),
     # Appendix B: 4 levels, MNIST 128 x 12, CIFAR-10 256 x 16, Adam 1e-3 /10 every
     # 60 epochs, 150 epochs (batch size unstated in the paper: 64), w = 1. For a GPU.
     "paper": Profile(
-        name="paper",
-        **SIZES["paper"].train.as_fields(),
-        lr=1e-3,
-        warmup_steps=500,
-        lr_milestones=(0.4, 0.8),
-        lr_gamma=0.1,
-        clip_grad_norm=50.0,
-        ce_weight=1.0,
-        bf16=False,
-        checkpoint_every=2000,
-        log_every=100,
+        "paper",
+        Recipe(ce_weight=1.0, lr=1e-3, lr_milestones=(0.4, 0.8), lr_gamma=0.1, clip_grad_norm=50.0, bf16=False),
+        SIZES["paper"].train,
     ),
 }
 
@@ -299,7 +284,7 @@ def cpu_capability() -> str:
 
 def resolve_precision(precision: str, device: torch.device, recipe_bf16: bool = True) -> str:
     """The precision a run trains in: 'auto' gives 'bf16' where the recipe allows it
-    (`Profile.bf16`) and `device` runs it natively, else 'fp32'; 'fp32' and 'bf16' force
+    (`Recipe.bf16`) and `device` runs it natively, else 'fp32'; 'fp32' and 'bf16' force
     it (bf16 forced where it is emulated warns once: every step costs about ten times more)."""
     check_choice("precision", precision, PRECISIONS)
     if precision == "auto":

@@ -1,13 +1,14 @@
 """How big every run of the study is, per profile, in one table (`SIZES`).
 
 A profile (smoke / quick / paper) fixes how much each study trains, scores and attacks;
-the recipe (`config.Profile`'s other fields) fixes what is trained. The architectures and
+the recipe (`config.Recipe`) fixes what is trained. The architectures and
 steps here feed `config.PROFILE_TABLE`, so that the cache keys stay those of the profiles.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -37,21 +38,36 @@ class Arch:
         return f"L{self.levels}K{self.steps}H{widths}"
 
 
+# Where along a run its weights are kept (fractions of its steps), weak to final: chapter 4
+# attacks each to see detection change as the density sharpens.
+SNAPSHOTS = (0.02, 0.05, 0.15, 0.4, 1.0)
+
+
 @dataclass(frozen=True)
-class TrainSizes:
-    """The chapters' models: architecture and optimiser steps per dataset family, batch, and
-    the seeded test subsets they are scored on (None: the whole test set)."""
+class Scale:
+    """How big and how long the chapters' models train, and how much they are scored on:
+    architecture and optimiser steps per dataset family, batch, warm-up steps, the seeded
+    test subsets (None: the whole test set; `table_subset`: Tables 1 and 3), how often a
+    run checkpoints and logs, where it keeps `snapshots` (fractions of its steps) and its
+    training `budget`, a multiple of the table's steps (`config.Profile.at_budget`)."""
 
     arch: dict[str, Arch]
     batch_size: int
     train_steps: dict[str, int]
+    warmup_steps: int
     eval_subset: int | None
     eval_batch_size: int
-    table_subset: int | None = None  # test images of Tables 1 and 3
+    checkpoint_every: int
+    log_every: int
+    table_subset: int | None = None
+    snapshots: tuple[float, ...] = ()
+    budget: float = 1.0
 
-    def as_fields(self) -> dict:
-        """The sizes as `config.Profile`'s keyword arguments."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def __post_init__(self) -> None:
+        if not (isinstance(self.budget, (int, float)) and 0 < self.budget < math.inf):
+            raise ValueError(f"budget must be a positive number, got {self.budget!r}")
+        if list(self.snapshots) != sorted(set(self.snapshots)) or not all(0 < f <= 1 for f in self.snapshots):
+            raise ValueError(f"snapshots must be increasing fractions of training in (0, 1], got {self.snapshots}")
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,7 @@ class DeepSizes:
 
 
 @dataclass(frozen=True)
-class ScaleSizes:
+class SweepSizes:
     """Chapter 10's sweep: the training budgets (multiples of the profile's steps and
     schedule) and how many seeds each gets, counting from seed 0."""
 
@@ -144,7 +160,7 @@ class ScaleSizes:
 class Sizes:
     """Every run size of one profile."""
 
-    train: TrainSizes
+    train: Scale  # the chapters' models
     monte_carlo: tuple[int, int]  # chapter 1: draws per KL estimate, attacked points per case
     attack: Budgets  # chapter 4
     attack_images: int  # chapter 4: images per model
@@ -153,7 +169,7 @@ class Sizes:
     appendix: AppendixSizes  # chapter 8
     linear: LinearSizes  # chapter 7, linear flows
     deep: DeepSizes  # chapter 7, deep flows
-    scale: ScaleSizes  # chapter 10
+    sweep: SweepSizes  # chapter 10
 
 
 _L2_EPS = (0.25, 0.5, 1.0, 2.0)
@@ -163,12 +179,15 @@ _LINEAR_EPS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 SIZES: dict[str, Sizes] = {
     # Every code path in seconds; the numbers mean nothing.
     "smoke": Sizes(
-        train=TrainSizes(
+        train=Scale(
             arch={"mnist": Arch(2, 2, 16), "cifar10": Arch(2, 2, 16)},
             batch_size=32,
             train_steps={"mnist": 40, "cifar10": 40},
+            warmup_steps=5,
             eval_subset=128,
             eval_batch_size=64,
+            checkpoint_every=10,
+            log_every=5,
             table_subset=128,
         ),
         monte_carlo=(200_000, 300),
@@ -190,17 +209,21 @@ SIZES: dict[str, Sizes] = {
             ood_restarts=1,
             ood_growth=(1.0, 10.0),
         ),
-        scale=ScaleSizes({0.125: 1, 0.25: 1, 0.5: 2, 1.0: 1}),
+        sweep=SweepSizes({0.125: 1, 0.25: 1, 0.5: 2, 1.0: 1}),
     ),
     # The CPU-scale study (~35 min per MNIST model, ~25 min per CIFAR-10 model on 2 cores);
     # the attacks take about 6 CPU minutes per model.
     "quick": Sizes(
-        train=TrainSizes(
+        train=Scale(
             arch={"mnist": Arch(3, 8, (32, 64, 64)), "cifar10": Arch(3, 8, (32, 64, 64))},
             batch_size=32,
             train_steps={"mnist": 10_000, "cifar10": 5000},
+            warmup_steps=200,
             eval_subset=2000,
             eval_batch_size=250,
+            checkpoint_every=250,
+            log_every=25,
+            snapshots=SNAPSHOTS,
         ),
         monte_carlo=(1_000_000, 4_000),
         attack=Budgets(50, 4, 1000, 200),
@@ -210,17 +233,20 @@ SIZES: dict[str, Sizes] = {
         appendix=AppendixSizes(Arch(3, 4, 32), 1500, Arch(1, 3, 32), 1500, 1000.0, 200),
         linear=LinearSizes(10_000, 2000, 50, _LINEAR_EPS, 100),
         deep=DeepSizes(Arch(3, 4, 32), 1500, 64, _L2_EPS, _LINF_EPS, 10),
-        scale=ScaleSizes({0.25: 2, 0.5: 2, 1.0: 3, 2.0: 1, 4.0: 1}),
+        sweep=SweepSizes({0.25: 2, 0.5: 2, 1.0: 3, 2.0: 1, 4.0: 1}),
     ),
     # Appendix B: 4 levels, MNIST 128 x 12, CIFAR-10 256 x 16, 150 epochs at batch 64 (the
     # batch size is unstated in the paper). For a GPU.
     "paper": Sizes(
-        train=TrainSizes(
+        train=Scale(
             arch={"mnist": Arch(4, 12, 128), "cifar10": Arch(4, 16, 256)},
             batch_size=64,
             train_steps={"mnist": 150 * (60_000 // 64), "cifar10": 150 * (50_000 // 64)},
+            warmup_steps=500,
             eval_subset=None,
             eval_batch_size=500,
+            checkpoint_every=2000,
+            log_every=100,
         ),
         monte_carlo=(2_000_000, 6_000),
         attack=Budgets(200, 9, 10000, 1000),
@@ -230,7 +256,7 @@ SIZES: dict[str, Sizes] = {
         appendix=AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
         linear=LinearSizes(60_000, 10_000, 100, _LINEAR_EPS, 200),
         deep=DeepSizes(None, None, 1000, _L2_EPS, _LINF_EPS, 40, ood_steps=400, ood_restarts=5),
-        scale=ScaleSizes({0.125: 1, 0.25: 1, 0.5: 1, 1.0: 1}),
+        sweep=SweepSizes({0.125: 1, 0.25: 1, 0.5: 1, 1.0: 1}),
     ),
 }
 

@@ -3,7 +3,6 @@ fixed wall-clock budget, and a sweep resumes where it stopped."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 
@@ -11,7 +10,8 @@ import pytest
 import torch
 
 from studylib.benchmarks import ablation
-from studylib.config import READOUTS, SNAPSHOTS, cpu_capability, get_profile, resolve_precision
+from studylib.config import READOUTS, cpu_capability, get_profile, resolve_precision
+from studylib.sizes import SNAPSHOTS
 
 
 def test_variant_changes_one_setting():
@@ -20,7 +20,7 @@ def test_variant_changes_one_setting():
     assert narrow.arch_for("mnist").label() == "L3K8H32-64-64"
     assert narrow.arch_for("cifar10") == quick.arch_for("cifar10")
     assert ablation.variant(quick, "mnist", ablation.LEVERS["baseline"]) == quick
-    assert ablation.variant(quick, "mnist", ablation.LEVERS["w = 1"]).ce_weight == 1.0
+    assert ablation.variant(quick, "mnist", ablation.LEVERS["w = 1"]).recipe.ce_weight == 1.0
 
 
 def test_sweep_trains_each_lever_once_and_resumes(home, tmp_path, monkeypatch):
@@ -53,14 +53,24 @@ def test_throughput_is_measured_and_too_short_a_budget_refused(home, monkeypatch
 def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     smoke, quick = get_profile("smoke"), get_profile("quick")
     first = ablation.baseline(quick)
-    assert first.batch_size == 64 and first.lr == 1e-3 and first.augment_mnist and not first.snapshots
+    assert (
+        first.scale.batch_size == 64
+        and first.recipe.lr == 1e-3
+        and first.recipe.augment_mnist
+        and not first.scale.snapshots
+    )
     assert ablation.baseline(smoke) == smoke
     for dataset in ("mnist", "cifar10"):  # the combined levers at more steps: quick itself
-        recipe = dataclasses.replace(ablation.stronger(quick, dataset), split_readout="lowpass")
+        recipe = ablation.stronger(quick, dataset).replace(split_readout="lowpass")
         assert recipe.as_dict(dataset) == quick.as_dict(dataset)
     assert quick.steps_for("mnist") == 10_000 and quick.steps_for("cifar10") == 5000
-    assert quick.batch_size == 32 and quick.lr == 2e-3 and not quick.augment_mnist and quick.ema_decay == 0.999
-    assert quick.arch_for("cifar10").label() == "L3K8H32-64-64" and quick.snapshots == SNAPSHOTS
+    assert (
+        quick.scale.batch_size == 32
+        and quick.recipe.lr == 2e-3
+        and not quick.recipe.augment_mnist
+        and quick.recipe.ema_decay == 0.999
+    )
+    assert quick.arch_for("cifar10").label() == "L3K8H32-64-64" and quick.scale.snapshots == SNAPSHOTS
     row = ablation.run_stronger("mnist", "split", "smoke", test_subset=100)
     assert row["steps"] == ablation.stronger(smoke, "mnist").steps_for("mnist") == 67
     assert row["minutes"] > 0 and row["images_per_s"] > 0 and row["n_test"] == 100
@@ -80,7 +90,7 @@ def test_quick_is_the_stronger_recipe_the_levers_chose(home):
     assert wide["arch"] == "L2K2H16-32" and wide["lever"].endswith("widths 16-32")
     with pytest.raises(ValueError, match="steps must be a positive number"):
         ablation.run_stronger("mnist", "split", "smoke", steps=0)
-    other = next(r for r in READOUTS if r != smoke.split_readout)
+    other = next(r for r in READOUTS if r != smoke.recipe.split_readout)
     moved = short(readout=other)
     assert moved["lever"].endswith(f"{other} readout") and moved["change"]["split_readout"] == other
     assert moved["bpd"] != base["bpd"]  # another model: its logits are read elsewhere

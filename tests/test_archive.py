@@ -4,7 +4,6 @@ that selects and asks."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -22,7 +21,7 @@ from studylib.cli import main
 from studylib.config import get_profile, resolve_precision
 from studylib.training import archive, zoo
 
-TINY = dataclasses.replace(get_profile("smoke"), batch_size=16, train_steps={"mnist": 10, "cifar10": 10})
+TINY = get_profile("smoke").replace(batch_size=16, train_steps={"mnist": 10, "cifar10": 10})
 
 
 def _cli(*args: str, home: pathlib.Path, stdin: str | None = None) -> subprocess.CompletedProcess:

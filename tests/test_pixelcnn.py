@@ -3,8 +3,6 @@ training through the model cache."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -66,9 +64,7 @@ def test_colour_channels_follow_one_another_within_a_pixel():
 
 
 def test_pixelcnn_trains_through_the_cache_as_reweighted_and_refuses_a_latent_prior(home):
-    tiny = dataclasses.replace(
-        get_profile("smoke"), batch_size=8, train_steps={"mnist": 4, "cifar10": 4}, model_kind="pixelcnn"
-    )
+    tiny = get_profile("smoke").replace(batch_size=8, train_steps={"mnist": 4, "cifar10": 4}, model_kind="pixelcnn")
     model = zoo.get_model("mnist", "reweighted", tiny, progress=False)
     assert type(model).__name__ == "ConditionalPixelCNN" and model.log_prob(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
     assert type(zoo.get_model("mnist", "reweighted", tiny, progress=False)).__name__ == "ConditionalPixelCNN"

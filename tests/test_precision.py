@@ -4,7 +4,6 @@ one archive) serves every machine."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from studylib.studies import recipe
 from studylib.training import archive, zoo
 
 CPU = torch.device("cpu")
-TINY = dataclasses.replace(get_profile("smoke"), batch_size=8, train_steps={"mnist": 4, "cifar10": 4})
+TINY = get_profile("smoke").replace(batch_size=8, train_steps={"mnist": 4, "cifar10": 4})
 
 
 @pytest.fixture(params=[True, False], ids=["native", "emulated"])

@@ -18,11 +18,11 @@ from studylib.training.loop import learning_rate
 def test_a_spent_budget_stops_the_run_at_its_own_schedule_and_caches_nothing(home):
     row = probe.probe("mnist", "split", "smoke", minutes=1e-6, device="cpu", test_subset=64, progress=False)
     smoke = get_profile("smoke")
-    assert row["steps"] == 1 and row["total_steps"] == smoke.train_steps["mnist"]
+    assert row["steps"] == 1 and row["total_steps"] == smoke.scale.train_steps["mnist"]
     assert row["lr"] == learning_rate(0, smoke, row["total_steps"])  # the full run's warm-up, not a shorter one
-    assert row["epochs"] == pytest.approx(smoke.batch_size / 60_000, abs=1e-3)
+    assert row["epochs"] == pytest.approx(smoke.scale.batch_size / 60_000, abs=1e-3)
     assert row["n_test"] == 64 and 0 <= row["accuracy"] <= 100 and row["bpd"] > 0
-    whole = row["total_steps"] * smoke.batch_size / row["steady_images_per_s"] / 3600
+    whole = row["total_steps"] * smoke.scale.batch_size / row["steady_images_per_s"] / 3600
     assert row["projected_hours"] == pytest.approx(whole, abs=0.01) and row["peak_memory_gib"] > 0
     assert not (home / "models").exists()
 

@@ -21,12 +21,7 @@ def test_every_profile_has_its_sizes_and_trains_at_them():
     for name in PROFILES:
         train = sizes.sizes(name).train
         profile = get_profile(name)
-        assert (profile.arch, profile.batch_size, profile.train_steps) == (
-            train.arch,
-            train.batch_size,
-            train.train_steps,
-        )
-        assert (profile.eval_subset, profile.table_subset) == (train.eval_subset, train.table_subset)
+        assert profile.scale == train  # the profile trains at its sizes, all of them
 
 
 def test_no_study_or_chapter_keeps_a_table_of_sizes_of_its_own():
@@ -44,8 +39,9 @@ def test_the_budget_scales_steps_and_warmup_and_keeps_one_times_keys():
     assert key == "mnist-split-quick-59cd26ef082c"  # the chapters' model, trained before the knob existed
     assert zoo.cache_key(zoo.spec("mnist", "split", quick.at_budget(1.0), 0)) == key
     quarter = quick.at_budget(0.25)
-    assert quarter.train_steps == {"mnist": 2500, "cifar10": 1250} and quarter.warmup_steps == 50
-    assert quarter.snapshots == quick.snapshots and quarter.lr_milestones == quick.lr_milestones
+    assert quarter.scale.train_steps == {"mnist": 2500, "cifar10": 1250} and quarter.scale.warmup_steps == 50
+    assert quarter.scale.snapshots == quick.scale.snapshots
+    assert quarter.recipe.lr_milestones == quick.recipe.lr_milestones
     assert quarter.snapshot_steps(quarter.steps_for("mnist"))[-1] == 2500
     keys = {zoo.cache_key(zoo.spec("mnist", "split", quick.at_budget(b), 0)) for b in (0.25, 0.5, 1, 2, 4)}
     assert len(keys) == 5
@@ -62,8 +58,8 @@ def test_a_budget_that_is_not_a_positive_number_is_refused(bad):
 def test_the_sweep_has_enough_budgets_to_fit_and_backtest():
     """Three parameters to fit after the largest budget is held out: at least four budgets."""
     for name in PROFILES:
-        scale = sizes.sizes(name).scale
+        scale = sizes.sizes(name).sweep
         assert 1.0 in scale.budgets and all(n >= 1 for n in scale.seeds.values())
-    assert len(sizes.sizes("quick").scale.budgets) >= 5 and all(
-        len(sizes.sizes(n).scale.budgets) >= 4 for n in PROFILES
+    assert len(sizes.sizes("quick").sweep.budgets) >= 5 and all(
+        len(sizes.sizes(n).sweep.budgets) >= 4 for n in PROFILES
     )

@@ -105,7 +105,7 @@ def test_strength_attacks_every_snapshot_of_one_run(home):
     params = setup("mnist", profile="smoke")
     rows = attacks.strength(params, 2, attacks.Budgets(3, 1, 10))
     run = attacks.strength_profile(params.profile)
-    assert run.snapshots and dataclasses.replace(run, snapshots=()) == params.profile  # smoke's own run
+    assert run.scale.snapshots and run.replace(snapshots=()) == params.profile  # smoke's own run
     assert attacks.strength_profile(get_profile("quick")) == get_profile("quick")  # Table 2's model
     assert [r["step"] for r in rows] == run.snapshot_steps(run.steps_for("mnist"))
     assert rows[-1]["bpd"] < rows[0]["bpd"]  # the run sharpens the density
@@ -275,8 +275,12 @@ def test_flow_robustness_deep_profiles_and_image_sets():
     quick = setup("cifar10", profile="quick").profile
     plain = fr.deep_profile(quick, "cifar10", "realnvp", adversarial=False)
     robust = fr.deep_profile(quick, "cifar10", "realnvp", adversarial=True)
-    assert plain.model_kind == "realnvp" and plain.adversarial_weight == 0 and plain.steps_for("cifar10") == 1500
-    assert robust.adversarial_weight == 0.5 and robust.adversarial_eps == 1.0
+    assert (
+        plain.recipe.model_kind == "realnvp"
+        and plain.recipe.adversarial_weight == 0
+        and plain.steps_for("cifar10") == 1500
+    )
+    assert robust.recipe.adversarial_weight == 0.5 and robust.recipe.adversarial_eps == 1.0
     assert plain.arch_for("mnist") == quick.arch_for("mnist")  # only the chapter's dataset changes
     sets = fr.image_sets(setup("cifar10", profile="smoke"), 4)
     assert list(sets) == ["cifar10", "mnist", "bg-mnist-0", "uniform noise"]
@@ -379,7 +383,7 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     curve = [{"step": 5, "lr": 1e-3, "seconds": 30.0, "loss": 1.0, "bpd": 7.0, "acc": 0.1}]
 
     def get_model(dataset, objective, profile, seed, device, ce_weight=None, precision="auto"):
-        if profile.gan_weight > 0:
+        if profile.recipe.gan_weight > 0:
             raise TrainingDiverged("non-finite loss", step=7, history=curve)
         return objective
 
@@ -403,8 +407,8 @@ def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_
     asked = []
 
     def get_model(dataset, objective, profile, seed, device, ce_weight=None, precision="auto"):
-        asked.append((profile.model_kind, ce_weight, seed))
-        if profile.gan_weight > 0:
+        asked.append((profile.recipe.model_kind, ce_weight, seed))
+        if profile.recipe.gan_weight > 0:
             raise TrainingDiverged("non-finite loss", step=11, history=[])
         return seed
 

@@ -4,7 +4,6 @@ the NaN guard, corrupt entries, and bad input."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import math
 import os
@@ -24,7 +23,7 @@ from studylib.training import build, loop, zoo
 
 SMOKE = get_profile("smoke")
 # Smaller than smoke: these tests train a dozen models; 20 steps keep them to seconds.
-TINY = dataclasses.replace(SMOKE, batch_size=16, train_steps={"mnist": 20, "cifar10": 20})
+TINY = SMOKE.replace(batch_size=16, train_steps={"mnist": 20, "cifar10": 20})
 
 
 def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -35,9 +34,9 @@ def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_learning_rate_warms_up_then_decays():
     total = 100
     lrs = [loop.learning_rate(s, SMOKE, total) for s in range(total)]
-    assert lrs[0] == pytest.approx(SMOKE.lr / SMOKE.warmup_steps)
-    assert lrs[SMOKE.warmup_steps] == pytest.approx(SMOKE.lr)
-    assert lrs[-1] == pytest.approx(SMOKE.lr * SMOKE.lr_gamma)
+    assert lrs[0] == pytest.approx(SMOKE.recipe.lr / SMOKE.scale.warmup_steps)
+    assert lrs[SMOKE.scale.warmup_steps] == pytest.approx(SMOKE.recipe.lr)
+    assert lrs[-1] == pytest.approx(SMOKE.recipe.lr * SMOKE.recipe.lr_gamma)
 
 
 def test_same_seed_gives_the_same_model(home, monkeypatch, tmp_path):
@@ -71,7 +70,7 @@ def _interrupt_at(step_to_stop: int):
     ids=["plain", "flow-gan", "adversarial"],
 )
 def test_ctrl_c_keeps_a_checkpoint_and_resume_matches_an_uninterrupted_run(home, monkeypatch, tmp_path, change):
-    profile = dataclasses.replace(TINY, **change)
+    profile = TINY.replace(**change)
     reference = zoo.get_model("mnist", "reweighted", profile, progress=False)
     monkeypatch.setenv("STUDYLIB_HOME", str(tmp_path / "interrupted"))
     monkeypatch.setattr(loop, "train", functools.partial(loop.train, on_step=_interrupt_at(17)))
@@ -148,7 +147,9 @@ def test_files_whose_pickle_would_run_code_are_refused_and_run_nothing(home, tmp
     # a resume from a checkpoint that would run code: refused by the loop, nothing runs
     checkpoint = tmp_path / "checkpoint.pt"
     torch.save({"model": RunsCode(marker)}, checkpoint)
-    model = build.build_model("mnist", "base", TINY.arch_for("mnist"), TINY.model_kind, TINY.prior_options("base"))
+    model = build.build_model(
+        "mnist", "base", TINY.arch_for("mnist"), TINY.recipe.model_kind, TINY.recipe.prior_options("base")
+    )
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         loop.train(
             model,
@@ -215,24 +216,24 @@ def test_cache_key_changes_with_everything_that_determines_the_model():
 
 
 def test_cosine_schedule_warms_up_then_falls_to_zero():
-    cosine = dataclasses.replace(SMOKE, lr_schedule="cosine")
+    cosine = SMOKE.replace(lr_schedule="cosine")
     total = 100
     lrs = [loop.learning_rate(s, cosine, total) for s in range(total + 1)]
-    assert lrs[cosine.warmup_steps] == pytest.approx(cosine.lr)
-    after = lrs[cosine.warmup_steps :]
+    assert lrs[cosine.scale.warmup_steps] == pytest.approx(cosine.recipe.lr)
+    after = lrs[cosine.scale.warmup_steps :]
     assert all(a >= b for a, b in zip(after, after[1:], strict=False)) and lrs[-1] == pytest.approx(0)
-    assert lrs[(total + cosine.warmup_steps) // 2] == pytest.approx(cosine.lr / 2, rel=0.05)
+    assert lrs[(total + cosine.scale.warmup_steps) // 2] == pytest.approx(cosine.recipe.lr / 2, rel=0.05)
 
 
 def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
     decay, steps = 0.5, 6
-    ema_profile = dataclasses.replace(TINY, ema_decay=decay)
+    ema_profile = TINY.replace(ema_decay=decay)
     train_data = data.load("mnist", "train", subset=64)
 
     def run(profile, on_step=None):
         torch.manual_seed(0)
         model = build.build_model("mnist", "split", profile.arch_for("mnist"))
-        checkpoint = tmp_path / f"{profile.ema_decay}.pt"
+        checkpoint = tmp_path / f"{profile.recipe.ema_decay}.pt"
         loop.train(
             model, train_data, objective="split", profile=profile, total_steps=steps, ce_weight=0.1,
             seed=0, checkpoint=checkpoint, device=torch.device("cpu"), progress=False,
@@ -252,6 +253,20 @@ def test_ema_model_carries_the_moving_average_of_the_trained_weights(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(averaged.parameters(), raw[-1], strict=True))
 
 
+def test_a_variant_changes_the_recipe_and_the_key_reads_as_before():
+    quick = get_profile("quick")
+    variant = quick.replace(gan_weight=0.1, batch_size=8)  # one recipe field, one size
+    assert variant.recipe.gan_weight == 0.1 and variant.scale.batch_size == 8
+    assert quick.recipe.gan_weight == 0.0 and quick.scale.batch_size == 32  # the table's profile untouched
+    settings = variant.as_dict("mnist")
+    assert "recipe" not in settings and settings["gan_weight"] == 0.1 and settings["ce_weight"] == 0.1
+    assert "gan_weight" not in quick.as_dict("mnist")  # at its default, out of the key as before
+    with pytest.raises(ValueError, match="gan_weight"):
+        quick.replace(gan_weight=-1.0)
+    with pytest.raises(TypeError):
+        quick.replace(no_such_setting=1)
+
+
 def test_new_profile_settings_leave_existing_cache_keys_alone():
     quick = ablation.baseline(get_profile("quick"))  # the first quick recipe: every setting neutral
     settings = quick.as_dict("mnist")
@@ -266,15 +281,15 @@ def test_new_profile_settings_leave_existing_cache_keys_alone():
     }
     assert not (new | {"adversarial_norm", "adversarial_steps"}) & settings.keys()
     assert zoo.cache_key(zoo.spec("mnist", "split", quick, 0)) == "mnist-split-quick-65bcbb558393"  # as before
-    changed = dataclasses.replace(quick, ema_decay=0.999, augment_mnist=False).as_dict("mnist")
+    changed = quick.replace(ema_decay=0.999, augment_mnist=False).as_dict("mnist")
     assert changed["ema_decay"] == 0.999 and changed["augment_mnist"] is False
     assert zoo.cache_key(zoo.spec("mnist", "split", quick, 0)) != zoo.cache_key(
         {**zoo.spec("mnist", "split", quick, 0), "settings": changed}
     )
     with pytest.raises(ValueError, match="unknown lr_schedule 'linear'"):
-        dataclasses.replace(quick, lr_schedule="linear")
+        quick.replace(lr_schedule="linear")
     with pytest.raises(ValueError, match="ema_decay must be in"):
-        dataclasses.replace(quick, ema_decay=1.0)
+        quick.replace(ema_decay=1.0)
 
 
 def test_no_crop_trains_on_the_images_as_they_are(monkeypatch, tmp_path):
@@ -286,7 +301,7 @@ def test_no_crop_trains_on_the_images_as_they_are(monkeypatch, tmp_path):
         return original(self, index, generator, augment)
 
     monkeypatch.setattr(data.ImageDataset, "batch", spy)
-    for dataset, profile in [("mnist", dataclasses.replace(TINY, augment_mnist=False)), ("cifar10", TINY)]:
+    for dataset, profile in [("mnist", TINY.replace(augment_mnist=False)), ("cifar10", TINY)]:
         model = build.build_model(dataset, "base", profile.arch_for(dataset))
         loop.train(
             model, data.load(dataset, "train", subset=64), objective="base", profile=profile, total_steps=2,
@@ -335,7 +350,7 @@ def test_models_keep_their_convolutions_channels_last_with_the_same_numbers(kind
 
 def test_snapshots_keep_the_weights_of_their_step_along_one_run(home):
     home.mkdir()
-    profile = dataclasses.replace(TINY, snapshots=(0.25, 0.5, 1.0))
+    profile = TINY.replace(snapshots=(0.25, 0.5, 1.0))
     assert profile.snapshot_steps(20) == [5, 10, 20]
     assert "snapshots" in profile.as_dict("mnist") and "snapshots" not in TINY.as_dict("mnist")
     seen = {}
@@ -360,7 +375,7 @@ def test_snapshots_keep_the_weights_of_their_step_along_one_run(home):
 @pytest.mark.parametrize("fractions", [(0.5, 0.25), (0.0, 1.0), (1.5,)])
 def test_snapshot_fractions_must_increase_within_training(fractions):
     with pytest.raises(ValueError, match="snapshots must be increasing"):
-        dataclasses.replace(TINY, snapshots=fractions)
+        TINY.replace(snapshots=fractions)
 
 
 def test_snapshots_need_a_profile_that_keeps_them(home):
@@ -369,7 +384,7 @@ def test_snapshots_need_a_profile_that_keeps_them(home):
 
 
 def test_unconditional_realnvp_trains_through_the_cache_and_reloads_as_realnvp(home):
-    profile = dataclasses.replace(TINY, model_kind="realnvp")
+    profile = TINY.replace(model_kind="realnvp")
     model = zoo.get_model("mnist", "unconditional", profile, progress=False)
     assert type(model).__name__ == "RealNVP" and model.info["spec"]["ce_weight"] == 0.0
     x, _ = data.load("mnist", "test", subset=4).tensors()
@@ -384,7 +399,7 @@ def test_unconditional_realnvp_trains_through_the_cache_and_reloads_as_realnvp(h
 
 
 def test_hybrid_adversarial_training_trains_on_attacked_images_too(home):
-    profile = dataclasses.replace(TINY, adversarial_weight=0.5, adversarial_eps=1.0, adversarial_steps=2)
+    profile = TINY.replace(adversarial_weight=0.5, adversarial_eps=1.0, adversarial_steps=2)
     model = zoo.get_model("mnist", "unconditional", profile, progress=False)
     history = model.info["history"]
     assert all(h["adv_bpd"] > h["bpd"] for h in history)  # the attack raises the NLL it trains on
@@ -404,11 +419,11 @@ def test_hybrid_adversarial_training_trains_on_attacked_images_too(home):
 )
 def test_bad_flow_or_adversarial_settings_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
-        dataclasses.replace(TINY, **change)
+        TINY.replace(**change)
 
 
 def test_robust_prior_and_label_smoothing_train_through_the_cache_and_reload(home):
-    profile = dataclasses.replace(TINY, prior_family="gaussian+cauchy", label_smoothing=0.1)
+    profile = TINY.replace(prior_family="gaussian+cauchy", label_smoothing=0.1)
     model = zoo.get_model("mnist", "reweighted", profile, progress=False)
     assert model.prior.family == "gaussian+cauchy" and model.prior.smoothing == 0.1
     again = zoo.get_model("mnist", "reweighted", profile, progress=False)
@@ -422,7 +437,7 @@ def test_robust_prior_and_label_smoothing_train_through_the_cache_and_reload(hom
 
 
 def test_lowpass_readout_trains_through_the_cache_and_only_split_models_change_key(home):
-    profile, corner = (dataclasses.replace(TINY, split_readout=r) for r in ("lowpass", "corner"))
+    profile, corner = (TINY.replace(split_readout=r) for r in ("lowpass", "corner"))
     model = zoo.get_model("mnist", "split", profile, progress=False)
     again = zoo.get_model("mnist", "split", profile, progress=False)
     assert again.prior.readout == "lowpass" and again.prior.head == model.out_shapes[0]
@@ -435,13 +450,13 @@ def test_lowpass_readout_trains_through_the_cache_and_only_split_models_change_k
 
 
 def test_flow_gan_trains_a_discriminator_beside_the_flow(home):
-    profile = dataclasses.replace(TINY, gan_weight=0.1)
+    profile = TINY.replace(gan_weight=0.1)
     model = zoo.get_model("mnist", "base", profile, progress=False)
     history = model.info["history"]
     assert all(math.isfinite(h["gan_generator"]) and math.isfinite(h["gan_discriminator"]) for h in history)
     assert not _states_equal(model, zoo.get_model("mnist", "base", TINY, progress=False))
     with pytest.raises(ValueError, match="gan_weight must be"):
-        dataclasses.replace(TINY, gan_weight=-1.0)
+        TINY.replace(gan_weight=-1.0)
 
 
 def test_compiled_training_goes_through_torch_compile_and_is_another_cache_entry(home, monkeypatch):
@@ -454,7 +469,7 @@ def test_compiled_training_goes_through_torch_compile_and_is_another_cache_entry
         return real_compile(module, backend="eager")
 
     monkeypatch.setattr(torch, "compile", trace)
-    fast = dataclasses.replace(TINY, compile=True)
+    fast = TINY.replace(compile=True)
     assert fast.as_dict("mnist")["compile"] is True and "compile" not in TINY.as_dict("mnist")
     model = zoo.get_model("mnist", "split", fast, progress=False)
     assert len(compiled) == 1 and all(math.isfinite(h["loss"]) for h in model.info["history"])

@@ -8,7 +8,6 @@ the next lever (a lever's own training resumes from its checkpoint)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -20,7 +19,6 @@ from studylib.benchmarks import bench
 from studylib.book import ledger
 from studylib.config import (
     PRECISIONS,
-    SNAPSHOTS,
     Arch,
     Profile,
     check_choice,
@@ -30,6 +28,7 @@ from studylib.config import (
     resolve_precision,
 )
 from studylib.measure import evaluate
+from studylib.sizes import SNAPSHOTS
 from studylib.training.build import new_model
 from studylib.training.zoo import get_model, spec, trained_precision
 
@@ -87,7 +86,7 @@ def profile_model_row(dataset: str, objective: str, profile: str, seed: int) -> 
     on the whole test set, or None: the `stronger` recipe with the lowpass readout, when its
     model spec is the profile's (at `quick` it is; checked here, not assumed)."""
     prof = get_profile(profile)
-    recipe = dataclasses.replace(stronger(prof, dataset), split_readout="lowpass")
+    recipe = stronger(prof, dataset).replace(split_readout="lowpass")
     if objective != "split" or spec(dataset, objective, recipe, seed) != spec(dataset, objective, prof, seed):
         return None
     name = seeded(f"{STRONGER}, lowpass readout", seed)
@@ -96,7 +95,7 @@ def profile_model_row(dataset: str, objective: str, profile: str, seed: int) -> 
 
 def baseline(profile: Profile) -> Profile:
     """What the levers change: at `quick` the first `quick` recipe, else `profile` itself."""
-    return dataclasses.replace(profile, **FIRST_QUICK) if profile.name == "quick" else profile
+    return profile.replace(**FIRST_QUICK) if profile.name == "quick" else profile
 
 
 def variant(profile: Profile, dataset: str, change: dict) -> Profile:
@@ -108,16 +107,16 @@ def variant(profile: Profile, dataset: str, change: dict) -> Profile:
     if "hidden_level1" in change:
         widths = (change.pop("hidden_level1"), *(arch.hidden_at(i) for i in range(1, arch.levels)))
     if widths is not None:
-        change["arch"] = {**profile.arch, family(dataset): Arch(arch.levels, arch.steps, tuple(widths))}
-    return dataclasses.replace(profile, **change)
+        change["arch"] = {**profile.scale.arch, family(dataset): Arch(arch.levels, arch.steps, tuple(widths))}
+    return profile.replace(**change)
 
 
 def stronger(profile: Profile, dataset: str) -> Profile:
     """The `baseline` with the combined levers and `STRONGER_STEPS` times its steps, keeping
     `SNAPSHOTS`: at `quick` the profile's own recipe (at `smoke`, a smoke-sized run of it)."""
     prof = variant(baseline(profile), dataset, LEVERS["combined: 5 levers"])
-    steps = {k: max(1, round(v * STRONGER_STEPS[k])) for k, v in prof.train_steps.items()}
-    return dataclasses.replace(prof, train_steps=steps, snapshots=SNAPSHOTS)
+    steps = {k: max(1, round(v * STRONGER_STEPS[k])) for k, v in prof.scale.train_steps.items()}
+    return prof.replace(train_steps=steps, snapshots=SNAPSHOTS)
 
 
 def images_per_second(profile: Profile, dataset: str, objective: str, iterations: int = 12) -> float:
@@ -125,9 +124,9 @@ def images_per_second(profile: Profile, dataset: str, objective: str, iterations
     timed by the benchmark's own loop (`bench.measure`)."""
     torch.set_flush_denormal(True)
     model = new_model(dataset, objective, profile, seed=0)
-    x, y = data.load(dataset, "test", subset=profile.batch_size).tensors()
+    x, y = data.load(dataset, "test", subset=profile.scale.batch_size).tensors()
     variant = bench.flow_contender("variant", model)
-    bf16 = resolve_precision("auto", torch.device("cpu"), profile.bf16) == "bf16"  # as its training will run
+    bf16 = resolve_precision("auto", torch.device("cpu"), profile.recipe.bf16) == "bf16"  # as its training will run
     return bench.measure([variant], x, y, {"variant": bf16}, iterations, repeats=1)["variant"]["train"]
 
 
@@ -149,10 +148,10 @@ def run_lever(
     prof = variant(baseline(get_profile(profile)), dataset, LEVERS[lever])
     test = data.load(dataset, "test", subset=test_subset, seed=seed)
     rate = rate or images_per_second(prof, dataset, objective)
-    steps = int(minutes * 60 * rate / prof.batch_size)
+    steps = int(minutes * 60 * rate / prof.scale.batch_size)
     if steps < 1:
         raise ValueError(f"{minutes} minutes at {rate:.0f} images/s is less than one training step")
-    prof = dataclasses.replace(prof, train_steps={**prof.train_steps, family(dataset): steps})
+    prof = prof.replace(train_steps={**prof.scale.train_steps, family(dataset): steps})
     return _row(lever, LEVERS[lever], prof, dataset, objective, profile, seed, test, minutes, rate)
 
 
@@ -186,7 +185,7 @@ def run_stronger(
     prof = stronger(get_profile(profile), dataset)
     lever = STRONGER
     if steps is not None:
-        prof = dataclasses.replace(prof, train_steps={**prof.train_steps, family(dataset): steps})
+        prof = prof.replace(train_steps={**prof.scale.train_steps, family(dataset): steps})
         lever += f", {steps} steps"
     change = {**LEVERS["combined: 5 levers"], "train_steps": prof.steps_for(dataset)}
     if hidden is not None:
@@ -194,20 +193,20 @@ def run_stronger(
         change["hidden"] = tuple(hidden)
         lever += f", widths {'-'.join(map(str, hidden))}"
     if compiled:
-        prof = dataclasses.replace(prof, compile=True)
+        prof = prof.replace(compile=True)
         change["compile"] = True
         lever += ", torch.compile"
-    if readout is not None and readout != prof.split_readout:
-        prof = dataclasses.replace(prof, split_readout=readout)  # validates the name
+    if readout is not None and readout != prof.recipe.split_readout:
+        prof = prof.replace(split_readout=readout)  # validates the name
         change["split_readout"] = readout
         lever += f", {readout} readout"
-    if schedule is not None and schedule != prof.lr_schedule:
-        prof = dataclasses.replace(prof, lr_schedule=schedule)  # validates the name
+    if schedule is not None and schedule != prof.recipe.lr_schedule:
+        prof = prof.replace(lr_schedule=schedule)  # validates the name
         change["lr_schedule"] = schedule
         lever += f", {schedule} schedule"
     check_choice("precision", precision, PRECISIONS)
-    if precision == "fp32" and prof.bf16:
-        prof = dataclasses.replace(prof, bf16=False)
+    if precision == "fp32" and prof.recipe.bf16:
+        prof = prof.replace(bf16=False)
         change["bf16"] = False
         lever += ", fp32"
     spec(dataset, objective, prof, seed, ce_weight)  # refuses a bad weight before any work
@@ -263,7 +262,7 @@ def _row(
 ) -> dict:
     """Train (or read from the cache) `prof`'s model and score it on `test`: one table row."""
     model = get_model(dataset, objective, prof, seed, "cpu", ce_weight, precision=precision)  # cached, resumable
-    metrics = evaluate.evaluate(model, test, prof.eval_batch_size)
+    metrics = evaluate.evaluate(model, test, prof.scale.eval_batch_size)
     result = model.info
     steps = prof.steps_for(dataset)
     return {
@@ -274,7 +273,7 @@ def _row(
         "profile": profile,
         "arch": prof.arch_for(dataset).label(),
         "minutes": minutes if minutes is not None else result["train_seconds"] / 60,
-        "images_per_s": round(rate or steps * prof.batch_size / result["train_seconds"], 1),
+        "images_per_s": round(rate or steps * prof.scale.batch_size / result["train_seconds"], 1),
         "steps": steps,
         "train_seconds": round(result["train_seconds"], 1),
         "accuracy": round(100 * metrics["accuracy"], 2),

@@ -260,7 +260,7 @@ def peers(
     dev = resolve_device(device)
     where = device_label(dev)
     prof = get_profile(profile)
-    batch = batch_size or prof.batch_size
+    batch = batch_size or prof.scale.batch_size
     rows = []
     todo = settings(compiled)
     progress_bar = bar(total=2 * len(todo), desc="bench settings", disable=not progress)

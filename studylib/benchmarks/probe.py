@@ -75,20 +75,20 @@ def probe(
             precision=precision,
         )
     steps, seconds, history = result["steps"], result["train_seconds"], result["history"]
-    rate = steps * prof.batch_size / seconds
+    rate = steps * prof.scale.batch_size / seconds
     # The steady rate leaves out the first logged window (warm-up: allocator, kernel choice).
     first, last = history[0], history[-1]
     if last["step"] > first["step"]:
-        steady = (last["step"] - first["step"]) * prof.batch_size / (last["seconds"] - first["seconds"])
+        steady = (last["step"] - first["step"]) * prof.scale.batch_size / (last["seconds"] - first["seconds"])
     else:
         steady = rate
-    metrics = evaluate.evaluate(model, test, prof.eval_batch_size, progress)
+    metrics = evaluate.evaluate(model, test, prof.scale.eval_batch_size, progress)
     return {
         "dataset": dataset,
         "objective": objective,
         "profile": profile,
         "arch": prof.arch_for(dataset).label(),
-        "batch_size": prof.batch_size,
+        "batch_size": prof.scale.batch_size,
         "device": dev.type,
         "device_name": device_label(dev),
         "torch": torch.__version__,
@@ -97,12 +97,12 @@ def probe(
         "minutes": minutes,
         "steps": steps,
         "total_steps": total,
-        "epochs": round(steps * prof.batch_size / len(train_data), 3),
+        "epochs": round(steps * prof.scale.batch_size / len(train_data), 3),
         "lr": last["lr"],
         "train_seconds": round(seconds, 1),
         "images_per_s": round(rate, 1),
         "steady_images_per_s": round(steady, 1),
-        "projected_hours": round(total * prof.batch_size / steady / 3600, 2),
+        "projected_hours": round(total * prof.scale.batch_size / steady / 3600, 2),
         "peak_memory_gib": round(peak_memory_gib(dev), 2),
         "peak_memory_of": "GPU, allocated by torch" if dev.type == "cuda" else "process, resident",
         "accuracy": round(100 * metrics["accuracy"], 2),

@@ -5,7 +5,6 @@ against the spread of NLLs, and the share of interpolation paths that stay below
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -59,14 +58,14 @@ def appendix_profile(profile: Profile, dataset: str, change: dict, pixelcnn: boo
     if arch is not None:
         fam = family(dataset)
         change = {
-            "arch": {**profile.arch, fam: arch},
+            "arch": {**profile.scale.arch, fam: arch},
             "batch_size": 32,
-            **({"train_steps": {**profile.train_steps, fam: steps}} if steps is not None else {}),
+            **({"train_steps": {**profile.scale.train_steps, fam: steps}} if steps is not None else {}),
             **change,
         }
     if pixelcnn:
         change = {**change, "model_kind": "pixelcnn"}
-    return dataclasses.replace(profile, **change)
+    return profile.replace(**change)
 
 
 def _todo(params: Params) -> list[tuple[str, str, Profile, float | None]]:

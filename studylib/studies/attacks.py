@@ -25,12 +25,12 @@ from studylib.book import ledger, paper, plots, tables
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
 from studylib.book.tables import Table
-from studylib.config import SNAPSHOTS, Profile
+from studylib.config import Profile
 from studylib.measure import evaluate
 from studylib.measure.detection import auroc, roc_curve
 from studylib.measure.uncertainty import difference_of_rates, wilson
 from studylib.progress import bar
-from studylib.sizes import Budgets, sizes
+from studylib.sizes import SNAPSHOTS, Budgets, sizes
 from studylib.studies.common import eval_log_likelihoods, eval_set, metrics, model_for
 from studylib.training import zoo
 from studylib.training.memo import memo
@@ -436,7 +436,7 @@ def run(
         det, outcomes, originals, table.clean[objective] = _attack_model(
             params, model, test, attacks, n_images, budgets, q, table.eps
         )
-        target = FlowTarget(model, params.profile.eval_batch_size)
+        target = FlowTarget(model, params.profile.scale.eval_batch_size)
         x, y = originals
         with torch.no_grad():
             own = Detector.own_likelihood(target(x)[1].cpu(), det.dims)  # the adaptive attack's constraint
@@ -469,7 +469,7 @@ class Selection:
 
     def key(self, test, params: Params) -> dict:
         """What identifies these images in a memo key."""
-        return {"test": [test.name, params.profile.eval_subset, params.seed], "images": self.idx.tolist()}
+        return {"test": [test.name, params.profile.scale.eval_subset, params.seed], "images": self.idx.tolist()}
 
 
 def select(params: Params, model, test, n_images: int, quantile: float) -> Selection:
@@ -498,7 +498,7 @@ def _attack_model(
 ) -> tuple[Detector, dict[str, Outcome], tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Run `attacks` on the `select`ed images of `model`: (detector, outcomes, originals,
     clean test NLL)."""
-    target = FlowTarget(model, params.profile.eval_batch_size)
+    target = FlowTarget(model, params.profile.scale.eval_batch_size)
     chosen = select(params, model, test, n_images, quantile)
     det, x, y, nll = chosen.det, chosen.x, chosen.y, chosen.nll
     outcomes = {}
@@ -755,7 +755,7 @@ def _trace_queries(params: Params, model, chosen: Selection, budgets: list[int],
     `eps`: its distance at each budget (`_Trace`)."""
     trace = _Trace(chosen.x, budgets)
     boundary_attack(
-        FlowTarget(model, params.profile.eval_batch_size),
+        FlowTarget(model, params.profile.scale.eval_batch_size),
         chosen.x,
         chosen.y,
         max_queries=budgets[-1],
@@ -981,7 +981,7 @@ STRENGTH_ATTACKS = ("CW-L2", "CW-L2 + detection")
 def strength_profile(profile: Profile) -> Profile:
     """The run whose snapshots the strength study attacks: the profile's own split model,
     which keeps `SNAPSHOTS` at `quick`; at other profiles a run of it that keeps them."""
-    return profile if profile.snapshots else dataclasses.replace(profile, snapshots=SNAPSHOTS)
+    return profile if profile.scale.snapshots else profile.replace(snapshots=SNAPSHOTS)
 
 
 def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | None = None) -> list[dict]:
@@ -1001,7 +1001,7 @@ def strength(params: Params, n_images: int, budgets: Budgets, quantile: float | 
         ll, _ = eval_log_likelihoods(params, model, test)
         clean = metrics(params, model, test)
         plain, aware = (outcomes[a] for a in STRENGTH_ATTACKS)
-        eight = on_grid(FlowTarget(model, params.profile.eval_batch_size), plain, x, y, det, aware=False)
+        eight = on_grid(FlowTarget(model, params.profile.scale.eval_batch_size), plain, x, y, det, aware=False)
         fooled_l2 = plain.result.fooled_l2[torch.isfinite(plain.result.fooled_l2)]
         rows.append(
             {

@@ -25,8 +25,8 @@ from studylib.training.memo import memo
 
 def eval_set(params: Params, dataset: str | None = None, table: bool = False) -> data.ImageDataset:
     """The profile's seeded test subset (all of the test set where the profile sets none);
-    with `table`, that of the paper's accuracy tables (`Profile.table_subset`)."""
-    subset = params.profile.table_subset if table else params.profile.eval_subset
+    with `table`, that of the paper's accuracy tables (`Scale.table_subset`)."""
+    subset = params.profile.scale.table_subset if table else params.profile.scale.eval_subset
     return data.load(dataset or params.dataset, "test", subset=subset, seed=params.seed)
 
 
@@ -74,7 +74,7 @@ def eval_log_likelihoods(
         "test-ll",
         key,
         lambda: dict(
-            zip(("ll", "y"), evaluate.log_likelihoods(model, test, params.profile.eval_batch_size), strict=True)
+            zip(("ll", "y"), evaluate.log_likelihoods(model, test, params.profile.scale.eval_batch_size), strict=True)
         ),
     )
     return stored["ll"], stored["y"]
@@ -94,12 +94,12 @@ def eval_interpolations(
     x, y = test.tensors()
     key = {
         "model": model.info["sha256"],
-        "test": [params.profile.eval_subset, params.seed],  # the model's sha names the data set
+        "test": [params.profile.scale.eval_subset, params.seed],  # the model's sha names the data set
         "i0": i0.tolist(),
         "i1": i1.tolist(),
         "steps": steps,
     }
-    batch = params.profile.eval_batch_size
+    batch = params.profile.scale.eval_batch_size
     stored = memo(
         "interpolation",
         key,

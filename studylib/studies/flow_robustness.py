@@ -289,8 +289,8 @@ def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool, w
     change: dict = {"model_kind": flow}
     if sizes.arch is not None:
         change |= {
-            "arch": {**profile.arch, family(dataset): sizes.arch},
-            "train_steps": {**profile.train_steps, family(dataset): sizes.train_steps},
+            "arch": {**profile.scale.arch, family(dataset): sizes.arch},
+            "train_steps": {**profile.scale.train_steps, family(dataset): sizes.train_steps},
             "batch_size": 32,
         }
     if adversarial:
@@ -299,7 +299,7 @@ def deep_profile(profile: Profile, dataset: str, flow: str, adversarial: bool, w
             "adversarial_eps": sizes.adv_eps,
             "adversarial_steps": sizes.adv_steps,
         }
-    return dataclasses.replace(profile, **change)
+    return profile.replace(**change)
 
 
 def deep_models(params: Params, weight: float | None = None) -> dict[str, torch.nn.Module]:
@@ -351,7 +351,7 @@ def likelihood_attacks(
     budgets = [("l2", e) for e in sizes.l2_eps] + [("linf", e) for e in sizes.linf_eps]
     rows = []
     work = [(m, s, b) for m in models for s in sets for b in budgets]
-    targets = {m: FlowTarget(model, params.profile.eval_batch_size) for m, model in models.items()}
+    targets = {m: FlowTarget(model, params.profile.scale.eval_batch_size) for m, model in models.items()}
     with torch.no_grad():  # the clean NLLs, once per model and set
         clean = {(m, s): targets[m](x.to(params.device))[1] for m in models for s, x in sets.items()}
     for model_name, set_name, (norm, eps) in bar(work, desc="PGD attacks"):
@@ -519,13 +519,13 @@ def ood_strength(
     medians = {}
     with torch.no_grad():
         for m in plain:
-            medians[m] = FlowTarget(models[m], params.profile.eval_batch_size)(sets[own].to(params.device))[1]
+            medians[m] = FlowTarget(models[m], params.profile.scale.eval_batch_size)(sets[own].to(params.device))[1]
     rows, reached = [], set()
     work = [(m, s, g) for m in plain for s in sets if s != own for g in sizes.ood_growth]
     for m, set_name, growth in bar(work, desc="PGD at the abstract's strength"):
         if (m, set_name) in reached:
             continue
-        target, x = FlowTarget(models[m], params.profile.eval_batch_size), sets[set_name].to(params.device)
+        target, x = FlowTarget(models[m], params.profile.scale.eval_batch_size), sets[set_name].to(params.device)
         eps, steps, restarts = growth * base, sizes.ood_steps, sizes.ood_restarts
         key = _pgd_key(models[m], set_name, x, params.seed, "l2", eps, steps, -1.0, restarts)
         run = partial(_attacked_nll, target, x, -1.0, eps, "l2", steps, params.seed, restarts)
@@ -597,7 +597,7 @@ def masking_check(
     rows = []
     for name in bar([m for m in models if m.endswith(ROBUST)], desc="gradient-masking check"):
         robust, plain = (
-            FlowTarget(models[m], params.profile.eval_batch_size) for m in (name, name.removesuffix(ROBUST))
+            FlowTarget(models[m], params.profile.scale.eval_batch_size) for m in (name, name.removesuffix(ROBUST))
         )
         found = {}
         for what, steps, restarts in (("white", sizes.pgd_steps, 1), ("strong", sizes.ood_steps, sizes.ood_restarts)):
@@ -641,10 +641,10 @@ def masking_claims(rows: list[dict], dataset: str) -> list[dict]:
 
 def clean_nll(params: Params, models: dict[str, torch.nn.Module], n: int | None = None) -> dict[str, np.ndarray]:
     """Each model's NLL (bits/dim) of the same test images, image by image."""
-    test = data.load(params.dataset, "test", subset=n or params.profile.eval_subset, seed=params.seed)
+    test = data.load(params.dataset, "test", subset=n or params.profile.scale.eval_subset, seed=params.seed)
     found = {}
     for name, model in models.items():
-        ll, _ = evaluate.log_likelihoods(model, test, params.profile.eval_batch_size, progress=False)
+        ll, _ = evaluate.log_likelihoods(model, test, params.profile.scale.eval_batch_size, progress=False)
         found[name] = evaluate.nll_bpd(ll, model.n_dims).numpy()
     return found
 

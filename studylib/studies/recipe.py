@@ -174,7 +174,7 @@ def _peers_rows(profile: str) -> list[dict]:
     if path is None:
         return []
     ours = [r for r in json.loads(path.read_text())["rows"] if r["model"] == "studylib"]
-    batch = get_profile(profile).batch_size
+    batch = get_profile(profile).scale.batch_size
     return [
         {
             "config": f"{r['dataset']} {r['config'].split(',')[0]} batch {batch}, NCHW",
@@ -288,7 +288,7 @@ def contrasts(objective: str = "split") -> dict[str, str]:
     ceiling = [mnist[f"{_FULL}{v}"]["accuracy"] for v in variants if f"{_FULL}{v}" in mnist]
     if ceiling:
         found["corner_ceiling"] = f"{min(ceiling):.1f}–{max(ceiling):.1f} %"
-    found["lr_drop"] = f"{get_profile('quick').lr_milestones[0]:.0%}"
+    found["lr_drop"] = f"{get_profile('quick').recipe.lr_milestones[0]:.0%}"
     found["paper_params"] = f"{parameter_ratio('mnist', objective, 'quick'):.1f}"
     return found
 

@@ -51,12 +51,12 @@ def parameter_ratio(dataset: str, objective: str, profile: str) -> float:
 
 def seeds_per_budget(profile: str) -> dict[float, int]:
     """The sweep's budgets, each with how many seeds it trains (from seed 0)."""
-    return sizes(profile).scale.seeds
+    return sizes(profile).sweep.seeds
 
 
 def planned(params: Params, datasets: list[str], objectives: tuple[str, ...] = OBJECTIVES) -> list[tuple]:
     """The sweep's models, (dataset, objective, budget, seed), at the profile's budgets and seeds."""
-    scale = sizes(params.profile.name).scale
+    scale = sizes(params.profile.name).sweep
     return [(d, o, b, s) for d in datasets for o in objectives for b in scale.budgets for s in range(scale.seeds[b])]
 
 

@@ -207,7 +207,7 @@ def _recorded(params: Params, objective: str, seed: int, n_test: int) -> dict | 
     """A Table 1 row from chapter 9's ablation row of the profile's model (None when there is
     none on a test set of `n_test` images, the whole test set)."""
     row = ablation.profile_model_row(params.dataset, objective, params.profile.name, seed)
-    if row is None or row["n_test"] != n_test or params.profile.table_subset is not None:
+    if row is None or row["n_test"] != n_test or params.profile.scale.table_subset is not None:
         return None
     return {
         "objective": objective,

@@ -34,7 +34,11 @@ def new_model(dataset: str, objective: str, profile: Profile, seed: int) -> Cond
     """`profile`'s untrained model for `dataset` and `objective`, its weights drawn from `seed`."""
     torch.manual_seed(seed)
     return build_model(
-        dataset, objective, profile.arch_for(dataset), profile.model_kind, profile.prior_options(objective)
+        dataset,
+        objective,
+        profile.arch_for(dataset),
+        profile.recipe.model_kind,
+        profile.recipe.prior_options(objective),
     )
 
 

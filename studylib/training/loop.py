@@ -41,12 +41,12 @@ class TrainingDiverged(RuntimeError):
 def learning_rate(step: int, profile: Profile, total_steps: int) -> float:
     """Linear warmup over `warmup_steps`, then either x lr_gamma at each milestone fraction
     of training ("step") or a cosine from the peak to zero ("cosine")."""
-    warm = min(1.0, (step + 1) / max(1, profile.warmup_steps))
-    if profile.lr_schedule == "cosine":
-        done = max(0, step - profile.warmup_steps) / max(1, total_steps - profile.warmup_steps)
-        return profile.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
-    decays = sum(step >= m * total_steps for m in profile.lr_milestones)
-    return profile.lr * warm * profile.lr_gamma**decays
+    warm = min(1.0, (step + 1) / max(1, profile.scale.warmup_steps))
+    if profile.recipe.lr_schedule == "cosine":
+        done = max(0, step - profile.scale.warmup_steps) / max(1, total_steps - profile.scale.warmup_steps)
+        return profile.recipe.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    decays = sum(step >= m * total_steps for m in profile.recipe.lr_milestones)
+    return profile.recipe.lr * warm * profile.recipe.lr_gamma**decays
 
 
 def averaged(model: torch.nn.Module, decay: float) -> AveragedModel | None:
@@ -74,7 +74,14 @@ def attacked_batch(
     def nll(images: torch.Tensor) -> torch.Tensor:
         return -model.log_prob(images).float().gather(1, label[:, None]).squeeze(1)
 
-    return pgd(nll, x, profile.adversarial_eps, profile.adversarial_norm, profile.adversarial_steps, seed=seed)
+    return pgd(
+        nll,
+        x,
+        profile.recipe.adversarial_eps,
+        profile.recipe.adversarial_norm,
+        profile.recipe.adversarial_steps,
+        seed=seed,
+    )
 
 
 def evaluation_weights(model: torch.nn.Module, ema: AveragedModel | None) -> dict[str, torch.Tensor]:
@@ -120,7 +127,7 @@ class Batch:
 
 class AdversarialTerm:
     """Hybrid adversarial training: (1 - w) x the objective on the batch plus w x the
-    objective on its PGD-attacked copy (`attacked_batch`), w = `profile.adversarial_weight`."""
+    objective on its PGD-attacked copy (`attacked_batch`), w = `profile.recipe.adversarial_weight`."""
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
@@ -131,7 +138,7 @@ class AdversarialTerm:
             attacked = attacked_batch(t.model, batch.x, batch.y, t.objective, t.profile, t.seed + batch.step)
             adv_pxy, adv_logits = t.net(attacked)
         adv_loss, adv_stats = loss_and_stats(adv_pxy, adv_logits, batch.y, t.objective, t.ce_weight, t.model.n_dims)
-        w = t.profile.adversarial_weight
+        w = t.profile.recipe.adversarial_weight
         stats = {**stats, "loss": (1 - w) * stats["loss"] + w * adv_stats["loss"], "adv_bpd": adv_stats["bpd"]}
         return (1 - w) * loss + w * adv_loss, stats
 
@@ -147,16 +154,16 @@ class AdversarialTerm:
 
 class GanTerm:
     """Flow-GAN: the objective plus w x the generator loss of a discriminator trained
-    alongside (one Adam step after the flow's), w = `profile.gan_weight`."""
+    alongside (one Adam step after the flow's), w = `profile.recipe.gan_weight`."""
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self.disc = Discriminator(trainer.data.channels, trainer.model.num_classes).to(trainer.device)
-        self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=trainer.profile.lr, betas=(0.5, 0.999))
+        self.optimizer = torch.optim.Adam(self.disc.parameters(), lr=trainer.profile.recipe.lr, betas=(0.5, 0.999))
         self.disc_loss: torch.Tensor | None = None
 
     def __call__(self, batch: Batch, loss: torch.Tensor, stats: dict) -> tuple[torch.Tensor, dict]:
-        w = self.trainer.profile.gan_weight
+        w = self.trainer.profile.recipe.gan_weight
         with self.trainer.autocast:
             gen_loss, self.disc_loss = gan_losses(self.trainer.model, self.disc, batch.x, batch.y)
         stats = {**stats, "loss": stats["loss"] + w * gen_loss.item()}
@@ -193,25 +200,25 @@ class Trainer:
         precision: str,
     ):
         self.rank, self.size = distributed.world()
-        if profile.batch_size % self.size:
-            raise ValueError(f"batch size {profile.batch_size} does not split over {self.size} processes")
-        if profile.gan_weight > 0 and self.size > 1:
+        if profile.scale.batch_size % self.size:
+            raise ValueError(f"batch size {profile.scale.batch_size} does not split over {self.size} processes")
+        if profile.recipe.gan_weight > 0 and self.size > 1:
             raise ValueError("Flow-GAN training (gan_weight > 0) runs in one process, not under torchrun")
         self.model, self.data, self.objective, self.profile = model, data, objective, profile
         self.ce_weight, self.seed, self.device = ce_weight, seed, device
-        share = profile.batch_size // self.size
+        share = profile.scale.batch_size // self.size
         self.part = slice(self.rank * share, (self.rank + 1) * share)
         model.to(device).train()
         self.net = distributed.wrap(model, device)
-        self.forward = torch.compile(self.net) if profile.compile else self.net  # the objective's pass only
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
-        self.ema = averaged(model, profile.ema_decay)
-        self.adversarial = AdversarialTerm(self) if profile.adversarial_weight > 0 else None
-        self.gan = GanTerm(self) if profile.gan_weight > 0 else None
-        self.augment = profile.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
+        self.forward = torch.compile(self.net) if profile.recipe.compile else self.net  # the objective's pass only
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=profile.recipe.lr)
+        self.ema = averaged(model, profile.recipe.ema_decay)
+        self.adversarial = AdversarialTerm(self) if profile.recipe.adversarial_weight > 0 else None
+        self.gan = GanTerm(self) if profile.recipe.gan_weight > 0 else None
+        self.augment = profile.recipe.augment_mnist or data.flip  # CIFAR-10 (flip) keeps its augmentation
         self.batches = torch.Generator().manual_seed(seed)
         self.step, self.history, self.window, self.seconds = 0, [], [], 0.0
-        self.precision = resolve_precision(precision, device, profile.bf16)
+        self.precision = resolve_precision(precision, device, profile.recipe.bf16)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     @property
@@ -262,7 +269,7 @@ class Trainer:
 
     def draw(self) -> Batch:
         """The next global batch (and, under torchrun, its padding noise), sliced to this process."""
-        index = torch.randint(len(self.data), (self.profile.batch_size,), generator=self.batches)
+        index = torch.randint(len(self.data), (self.profile.scale.batch_size,), generator=self.batches)
         x, y = self.data.batch(index, self.batches, self.augment)
         x, y = x.to(self.device), y.to(self.device)
         if self.size == 1:
@@ -287,7 +294,7 @@ class Trainer:
             loss, stats = term(batch, loss, stats)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.profile.clip_grad_norm).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.profile.recipe.clip_grad_norm).item()
         if self.size > 1:  # the global batch's statistics, and a Ctrl-C seen by any rank stops all
             *values, hit = distributed.mean([*stats.values(), float(interrupted)], self.device)
             stats, interrupted = dict(zip(stats, values, strict=True)), hit > 0
@@ -376,7 +383,7 @@ def train(
     if budget_seconds is not None and distributed.world()[1] > 1:
         raise ValueError("a time budget (budget_seconds) runs in one process, not under torchrun")
     run = Trainer(model, data, objective, profile, ce_weight, seed, device, precision)
-    saves = Saves(checkpoint, snapshot_dir, set(profile.snapshot_steps(total_steps)), profile.checkpoint_every)
+    saves = Saves(checkpoint, snapshot_dir, set(profile.snapshot_steps(total_steps)), profile.scale.checkpoint_every)
     run.resume(checkpoint)
     title, shown = f"train {data.name}/{objective} in {run.precision}", progress and distributed.is_main()
     bar = tqdm(total=total_steps, initial=run.step, desc=title, disable=not shown)
@@ -389,7 +396,7 @@ def train(
                 raise _diverged(run, stats, grad_norm, checkpoint)
             run.count({**stats, "grad_norm": grad_norm}, time.perf_counter() - started)
             spent = budget_seconds is not None and run.seconds >= budget_seconds
-            if run.step % profile.log_every == 0 or run.step == total_steps or spent:
+            if run.step % profile.scale.log_every == 0 or run.step == total_steps or spent:
                 run.log(lr, bar)
             bar.update(1)
             if on_step is not None:
@@ -405,7 +412,7 @@ def train(
         "history": run.history,
         "train_seconds": run.seconds,
         "steps": run.step,
-        "batch_per_process": profile.batch_size // run.size,
+        "batch_per_process": profile.scale.batch_size // run.size,
         "precision": run.precision,
     }
 

@@ -44,10 +44,10 @@ def spec(dataset: str, objective: str, profile: Profile, seed: int, ce_weight: f
     """Everything that determines a trained model (validated)."""
     check_choice("dataset", dataset, data.DATASETS)
     prior_for(objective)
-    profile.prior_options(objective)  # refuses options the objective's prior does not take
+    profile.recipe.prior_options(objective)  # refuses options the objective's prior does not take
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    weight = profile.ce_weight if ce_weight is None else float(ce_weight)
+    weight = profile.recipe.ce_weight if ce_weight is None else float(ce_weight)
     if not weight >= 0:  # also refuses NaN
         raise ValueError(f"ce_weight must be a non-negative number, got {ce_weight!r}")
     if objective in ("base", "unconditional"):
@@ -294,7 +294,7 @@ def get_snapshots(
     its steps), weakest first, in eval mode; each `info` adds its "step". Trains the run
     (through `get_model`, cached like any model) when the cache lacks it."""
     prof = get_profile(profile)
-    if not prof.snapshots:
+    if not prof.scale.snapshots:
         raise ValueError(f"profile {prof.name!r} keeps no snapshots: give it snapshots=(fractions of training)")
     final = get_model(dataset, objective, prof, seed, device, progress=progress, precision=precision)
     folder = models_dir() / final.info["key"]
