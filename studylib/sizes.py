@@ -165,6 +165,7 @@ class Sizes:
     attack: Budgets  # chapter 4
     attack_images: int  # chapter 4: images per model
     query_curve: tuple[int, int]  # chapter 4: images per model, queries per image of the budget curve
+    cw_curve: tuple[tuple[int, int], ...]  # chapter 4: CW-L2's budgets (steps, searches) on those images
     paths: int  # chapters 5 and 6: interpolation paths per dataset
     appendix: AppendixSizes  # chapter 8
     linear: LinearSizes  # chapter 7, linear flows
@@ -194,6 +195,7 @@ SIZES: dict[str, Sizes] = {
         attack=Budgets(5, 2, 30, 5),
         attack_images=8,
         query_curve=(4, 60),
+        cw_curve=((2, 1), (5, 2)),
         paths=16,
         appendix=AppendixSizes(Arch(2, 2, 16), 30, Arch(1, 1, 8), 10, 1000.0, 8),
         linear=LinearSizes(1000, 500, 10, (0.0, 1.0, 2.0), 20),
@@ -229,6 +231,7 @@ SIZES: dict[str, Sizes] = {
         attack=Budgets(50, 4, 1000, 200),
         attack_images=100,
         query_curve=(20, 5000),
+        cw_curve=((10, 1), (25, 2), (50, 4), (100, 6), (200, 9)),
         paths=500,
         appendix=AppendixSizes(Arch(3, 4, 32), 1500, Arch(1, 3, 32), 1500, 1000.0, 200),
         linear=LinearSizes(10_000, 2000, 50, _LINEAR_EPS, 100),
@@ -252,6 +255,7 @@ SIZES: dict[str, Sizes] = {
         attack=Budgets(200, 9, 10000, 1000),
         attack_images=1000,
         query_curve=(100, 25_000),
+        cw_curve=((50, 2), (200, 9), (1000, 9)),
         paths=1500,
         appendix=AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
         linear=LinearSizes(60_000, 10_000, 100, _LINEAR_EPS, 200),

@@ -15,6 +15,10 @@ if "STUDYLIB_DATA" not in os.environ and SHARED_DATA.is_dir():
 # Two cores: one test at a time on both, or (under `pytest -n 2`, as `make test` runs) one
 # per worker, each on one, so that the workers do not fight over the cores.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # and the command lines, kernels and training processes a test starts, one thread each too
+    # (two-thread torch processes beside the other worker spin-wait for a core)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture

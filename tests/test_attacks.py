@@ -243,6 +243,34 @@ def test_query_curve_rates_claims_and_budgets():
     assert flat.claims()[1]["verdict"] != "holds"  # no gain: the budget is not the reason
 
 
+def test_cw_curve_reads_each_budget_on_the_same_images():
+    from studylib.attacks.cw import AttackResult
+    from studylib.studies.attacks import CwCurve, Outcome
+
+    def outcome(undetected: int, l2: float) -> Outcome:  # 4 images, all fooled at `l2`
+        result = AttackResult(
+            torch.zeros(4, 1, 2, 2),
+            torch.ones(4, dtype=torch.bool),
+            torch.full((4,), l2),
+            torch.zeros(4),
+            torch.full((4,), l2),
+        )
+        return Outcome(result, torch.zeros(4), torch.arange(4) < undetected)
+
+    curve = CwCurve("mnist", 1.5, [(10, 1), (200, 9)], (10, 1))
+    curve.outcomes["split"] = [(outcome(1, 0.5), outcome(0, 0.9)), (outcome(3, 0.2), outcome(2, 0.4))]
+    first, last = curve.table().rows
+    assert first == ("split", "10 x 1", 10, "25 % [5, 70]", "0 % [0, 49]", "100 % [51, 100]", "0.5")
+    assert last[:5] == ("split", "200 x 9", 1800, "75 % [30, 95]", "50 % [15, 85]")
+    told = curve.numbers()
+    assert told["cwc_first"] == "10 x 1" and told["cwc_last"] == "200 x 9" and told["cwc_split_last_l2"] == "0.2"
+    assert told["cwc_split_first8"] == "0 % [0, 49]" and told["cwc_split_last"] == "75 % [30, 95]"
+    gain, gain8 = curve.claims()  # continuous: 1 -> 3 of 4 undetected; 8-bit: 0 -> 2
+    assert gain["ours"] == 50.0 and gain8["ours"] == 50.0 and gain8["name"].endswith(", 8-bit images")
+    assert told["cwc_split_gain8"].startswith("+50 points") and told["cwc_split_table"] == told["cwc_split_first"]
+    assert CwCurve("mnist", 1.5, [(10, 1)], (10, 1)).claims() == []  # one budget: nothing to compare
+
+
 def test_table2_rates_count_success_detection_and_budget():
     from studylib.attacks.cw import AttackResult
     from studylib.studies.attacks import Outcome, Table2

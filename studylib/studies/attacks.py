@@ -66,6 +66,11 @@ def default_query_curve(profile: str) -> tuple[int, int]:
     return sizes(profile).query_curve
 
 
+def default_cw_curve(profile: str) -> tuple[tuple[int, int], ...]:
+    """CW-L2's budgets along its curve: (Adam steps, binary-search steps), smallest first."""
+    return sizes(profile).cw_curve
+
+
 @dataclass
 class Outcome:
     """One attack on one model: its result and the NLL (bits/dim) of what it returned."""
@@ -498,33 +503,49 @@ def _attack_model(
 ) -> tuple[Detector, dict[str, Outcome], tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Run `attacks` on the `select`ed images of `model`: (detector, outcomes, originals,
     clean test NLL)."""
-    target = FlowTarget(model, params.profile.scale.eval_batch_size)
     chosen = select(params, model, test, n_images, quantile)
-    det, x, y, nll = chosen.det, chosen.x, chosen.y, chosen.nll
     outcomes = {}
     for attack in attacks:
-        key = {
-            "model": model.info["sha256"],
-            **chosen.key(test, params),
-            "attack": attack,
-            "budgets": dataclasses.asdict(budgets),
-            "threshold": det.threshold_bpd,
-            "eps": eps,
-        }
-        if attack.startswith("CW"):
-            key["cw_c_init"] = CW_C_INIT
-        start = None
-        if attack in ("CW-L2 + detection", ADAPTIVE) and "CW-L2" in outcomes:
-            start = outcomes["CW-L2"].result.adversarial.to(params.device)  # what the plain attack found
-            key["warm_start"] = "CW-L2"
-        if attack == "boundary + detection":
-            start = chosen.goals, chosen.starts
-            key["goal"] = chosen.goals.tolist()
-        judge = Detector.own_likelihood(nll[chosen.idx].to(params.device), det.dims) if attack == ADAPTIVE else det
-        stored = memo("attack", key, partial(_attack, params, target, attack, x, y, budgets, eps, judge, start))
-        result = AttackResult(*(stored[f.name] for f in dataclasses.fields(AttackResult)))
-        outcomes[attack] = Outcome(result, stored["nll"], ~det.detected(stored["nll"]))
-    return det, outcomes, (x.cpu(), y.cpu()), nll.cpu()
+        outcomes[attack] = _memo_attack(params, model, test, chosen, attack, budgets, eps, outcomes)
+    return chosen.det, outcomes, (chosen.x.cpu(), chosen.y.cpu()), chosen.nll.cpu()
+
+
+def _memo_attack(
+    params: Params,
+    model,
+    test,
+    chosen: Selection,
+    attack: str,
+    budgets: Budgets,
+    eps: float,
+    earlier: dict[str, Outcome],
+) -> Outcome:
+    """`attack` on `chosen`'s images of `model` at `budgets`, memoised (the detection-aware
+    and adaptive CW start from the plain CW-L2 of `earlier`, where it ran)."""
+    det = chosen.det
+    key = {
+        "model": model.info["sha256"],
+        **chosen.key(test, params),
+        "attack": attack,
+        "budgets": dataclasses.asdict(budgets),
+        "threshold": det.threshold_bpd,
+        "eps": eps,
+    }
+    if attack.startswith("CW"):
+        key["cw_c_init"] = CW_C_INIT
+    start = None
+    if attack in ("CW-L2 + detection", ADAPTIVE) and "CW-L2" in earlier:
+        start = earlier["CW-L2"].result.adversarial.to(params.device)  # what the plain attack found
+        key["warm_start"] = "CW-L2"
+    if attack == "boundary + detection":
+        start = chosen.goals, chosen.starts
+        key["goal"] = chosen.goals.tolist()
+    judge = Detector.own_likelihood(chosen.nll[chosen.idx].to(params.device), det.dims) if attack == ADAPTIVE else det
+    target = FlowTarget(model, params.profile.scale.eval_batch_size)
+    x, y = chosen.x, chosen.y
+    stored = memo("attack", key, partial(_attack, params, target, attack, x, y, budgets, eps, judge, start))
+    result = AttackResult(*(stored[f.name] for f in dataclasses.fields(AttackResult)))
+    return Outcome(result, stored["nll"], ~det.detected(stored["nll"]))
 
 
 def _attack(
@@ -767,6 +788,142 @@ def _trace_queries(params: Params, model, chosen: Selection, budgets: list[int],
         on_step=trace,
     )
     return {"l2": trace.l2}
+
+
+@dataclass
+class CwCurve:
+    """Plain CW-L2 against its budget on the same images: per model, one (continuous, 8-bit)
+    outcome per budget (Adam steps per binary-search step, binary-search steps)."""
+
+    dataset: str
+    eps: float
+    budgets: list[tuple[int, int]]
+    table_budget: tuple[int, int]  # Table 2's (steps, searches)
+    outcomes: dict[str, list[tuple[Outcome, Outcome]]] = field(default_factory=dict)
+
+    def _reference(self) -> int:
+        """Where the curve is compared from: Table 2's budget where it is on it, else the smallest."""
+        return self.budgets.index(self.table_budget) if self.table_budget in self.budgets else 0
+
+    def claims(self) -> list[dict]:
+        """Per model and kind of example (ours): CW-L2 searching longer than at the reference
+        budget is undetected more often (the largest budget's rate minus the reference's, a
+        paired bootstrap over the same images): is the detector's catch CW's budget?"""
+        rows = []
+        ref = self._reference()
+        (s0, n0), (s1, n1) = self.budgets[ref], self.budgets[-1]
+        if ref == len(self.budgets) - 1:
+            return rows
+        for objective, pairs in self.outcomes.items():
+            for column, kind in ((0, ""), (1, ", 8-bit images")):
+                last, first = (pairs[i][column].hits(self.eps)[0].numpy() for i in (-1, ref))
+                diff, low, high = difference_of_rates(last, first, paired=True)
+                rows.append(
+                    directional(
+                        f"{objective}: CW-L2 is undetected more often at {s1} x {n1} than at {s0} x {n0}{kind}",
+                        diff,
+                        (low, high),
+                        n=len(first),
+                        of="attacked images (the same for both)",
+                        method="paired bootstrap",
+                        statement="(ours) what the detector catches depends on how hard CW searches",
+                        unit="points",
+                        source="Chapter 4: is the detector's weakness the attack's budget?",
+                    )
+                )
+        return rows
+
+    def table(self) -> Table:
+        """Per model and budget: CW's iterations, its undetected rate within eps on continuous
+        examples and as 8-bit images with 95 % Wilson intervals, its fooled rate and median L2."""
+        rows = []
+        for objective, found in self.outcomes.items():
+            for (steps, searches), (out, eight) in zip(self.budgets, found, strict=True):
+                rows.append(
+                    (
+                        objective,
+                        f"{steps} x {searches}",
+                        steps * searches,
+                        _rate(out.hits(self.eps)[0]),
+                        _rate(eight.hits(self.eps)[0]),
+                        _rate(out.hits(self.eps)[1]),
+                        _median(out.result.fooled_l2, 1),
+                    )
+                )
+        columns = ("model", "steps x searches", "iterations", "undetected", "8-bit", "fooled", "median L2")
+        return Table(columns, rows, note=f"Within eps = {self.eps:.3g}; the same images at every budget.")
+
+    def figure(self):
+        """CW-L2's undetected rate within eps against its iterations (a log axis), continuous
+        (solid) and as 8-bit images (dashed), with 95 % Wilson bands."""
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        iterations = [steps * searches for steps, searches in self.budgets]
+        for objective, found in self.outcomes.items():
+            color = None
+            for column, style, kind in ((0, "o-", "continuous"), (1, "^--", "8-bit")):
+                hits = [pair[column].hits(self.eps)[0] for pair in found]
+                bounds = np.array([wilson(int(h.sum()), len(h)) for h in hits])
+                (line,) = ax.plot(iterations, bounds[:, 0], style, color=color, label=f"{objective}, {kind}")
+                color = line.get_color()
+                ax.fill_between(iterations, bounds[:, 1], bounds[:, 2], color=color, alpha=0.12, linewidth=0)
+        ax.set_xscale("log")
+        ax.set(xlabel="CW iterations (Adam steps x binary-search steps)", ylabel="% undetected within eps")
+        ax.set(ylim=(-2, 102))
+        ax.set_title(f"CW-L2 against its budget ({self.dataset})", fontsize=10)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        return fig
+
+    def numbers(self) -> dict[str, str]:
+        """The smallest and largest budget (`cwc_first`, `cwc_last`, as steps x searches) and per
+        model CW's undetected rates there and at Table 2's budget, continuous and 8-bit
+        (`cwc_<model>_first`, `_table`, `_last`, `_first8`, `_table8`, `_last8`) with their
+        median L2 (`_first_l2`, `_table_l2`, `_last_l2`), and the claims' changes from
+        Table 2's budget to the largest (`_gain`, `_gain8`)."""
+        (s0, n0), (s1, n1) = self.budgets[0], self.budgets[-1]
+        found = {"cwc_first": f"{s0} x {n0}", "cwc_last": f"{s1} x {n1}"}
+        ref = self._reference()
+        for objective, pairs in self.outcomes.items():
+            for end, (out, eight) in (("first", pairs[0]), ("table", pairs[ref]), ("last", pairs[-1])):
+                found[f"cwc_{objective}_{end}"] = _rate(out.hits(self.eps)[0])
+                found[f"cwc_{objective}_{end}8"] = _rate(eight.hits(self.eps)[0])
+                found[f"cwc_{objective}_{end}_l2"] = _median(out.result.fooled_l2, 1)
+        for c in self.claims():
+            name = f"cwc_{c['name'].split(':')[0]}_gain{'8' if c['name'].endswith('8-bit images') else ''}"
+            found[name] = f"{c['ours']:+.0f} points [{c['low']:+.0f}, {c['high']:+.0f}]"
+        return found
+
+
+def cw_curve(
+    params: Params,
+    objectives: list[str],
+    n_images: int,
+    budgets: tuple[tuple[int, int], ...],
+    base: Budgets,
+    quantile: float | None = None,
+) -> CwCurve:
+    """Plain CW-L2 at each of `budgets` (Adam steps, binary-search steps) on the first
+    `n_images` of each model's Table 2 images, continuous and as 8-bit images: is what the
+    detector lets through a matter of how hard CW searched?"""
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    if not budgets or any(steps < 1 or searches < 1 for steps, searches in budgets):
+        raise ValueError(f"budgets must be (steps, searches) pairs of positive integers, got {budgets}")
+    q = paper.THRESHOLD[params.dataset][1] if quantile is None else quantile
+    table_budget = (base.cw_steps, base.cw_search_steps)
+    curve = CwCurve(params.dataset, paper.EPSILON[params.dataset], list(budgets), table_budget)
+    test = eval_set(params)
+    for objective in objectives:
+        model = model_for(params, objective, params.seed)
+        chosen = select(params, model, test, n_images, q)
+        target = FlowTarget(model, params.profile.scale.eval_batch_size)
+        found = []
+        for steps, searches in bar(budgets, desc=f"CW budgets, {objective}"):
+            spent = dataclasses.replace(base, cw_steps=steps, cw_search_steps=searches)
+            out = _memo_attack(params, model, test, chosen, "CW-L2", spent, curve.eps, {})
+            found.append((out, on_grid(target, out, chosen.x, chosen.y, chosen.det, aware=False)))
+        curve.outcomes[objective] = found
+    return curve
 
 
 def success_curves(curves: dict[str, dict[str, list[float]]], eps_grid: np.ndarray, eps: float, n_images: int):
