@@ -115,6 +115,26 @@ def _median(l2: torch.Tensor, scale: float) -> str:
     return f"{scale * found.median().item():.3g}" if len(found) else "-"
 
 
+def _cell_claim(name: str, hit: torch.Tensor, paper_rate: float, note: str) -> dict:
+    """A Table 2 cell as a claim: the share of True in `hit` with its Wilson interval against
+    the paper's rate."""
+    k, n = int(hit.sum()), len(hit)
+    rate, low, high = wilson(k, n)
+    return quantitative(
+        name,
+        rate,
+        (low, high),
+        paper_rate,
+        n=n,
+        k=k,
+        of="attacked images",
+        method="Wilson",
+        unit="%",
+        source=TABLE2_SOURCE,
+        note=note,
+    )
+
+
 def _paired_ordering(name: str, ahead: torch.Tensor, behind: torch.Tensor, statement: str, source: str) -> dict:
     """A directional claim that the undetected rate `ahead` exceeds `behind`, two attacks
     (or budgets) on the same images: their difference in points, a paired bootstrap."""
@@ -250,23 +270,8 @@ class Table2:
                 for (what, column), hit in zip(
                     (("successful and undetected", 0), ("fooling the classifier", 1)), out.hits(self.eps), strict=True
                 ):
-                    k, n = int(hit.sum()), len(hit)
-                    rate, low, high = wilson(k, n)
-                    rows.append(
-                        quantitative(
-                            f"{attack} vs {objective}: {what} within eps" + images,
-                            rate,
-                            (low, high),
-                            p[column],
-                            n=n,
-                            k=k,
-                            of="attacked images",
-                            method="Wilson",
-                            unit="%",
-                            source=TABLE2_SOURCE,
-                            note=f"eps {self.eps:.3g}",
-                        )
-                    )
+                    name = f"{attack} vs {objective}: {what} within eps" + images
+                    rows.append(_cell_claim(name, hit, p[column], f"eps {self.eps:.3g}"))
             if {"CW-L2", "boundary"} <= outcomes.keys():
                 boundary, cw = (outcomes[a].hits(self.eps)[0].numpy() for a in ("boundary", "CW-L2"))
                 rows.append(
@@ -693,22 +698,12 @@ class QueryCurve:
         attack's budget."""
         rows = []
         for objective in self.l2:
-            hit = self.hits(objective)[-1]
-            k, n = int(hit.sum()), len(hit)
-            rate, low, high = wilson(k, n)
             rows.append(
-                quantitative(
+                _cell_claim(
                     f"{QUERY_ATTACK} vs {objective}: successful and undetected within eps, {self.budgets[-1]} queries",
-                    rate,
-                    (low, high),
+                    self.hits(objective)[-1],
                     paper.TABLE2[self.dataset][QUERY_ATTACK][objective][0],
-                    n=n,
-                    k=k,
-                    of="attacked images",
-                    method="Wilson",
-                    unit="%",
-                    source=TABLE2_SOURCE,
-                    note=f"eps {self.eps:.3g}; Table 2 ran {self.table_queries} queries",
+                    f"eps {self.eps:.3g}; Table 2 ran {self.table_queries} queries",
                 )
             )
             if self.table_queries < self.budgets[-1]:
