@@ -7,7 +7,7 @@ import torch
 
 from studylib.attacks import Detector, augmented_scores, boundary_attack, cw_l2
 from studylib.attacks.cw import margin
-from studylib.attacks.minimal_l2 import HSJ, HSJ_EVALS, MINIMAL_L2, minimal_l2
+from studylib.attacks.minimal_l2 import HSJ, HSJ_EVALS, MINIMAL_L2, detection_aware_hsj, minimal_l2
 from studylib.book import ledger
 
 OFFSET = -1000.0  # flow scores are large negative numbers; the attacks must not care
@@ -191,12 +191,7 @@ def test_boundary_attack_stops_each_image_once_within_eps():
 
 def test_targeted_detection_aware_boundary_attack():
     model = Linear(classes=3)
-    x, y = _batch(model, n=20)
-    pool, pool_y = _batch(model, n=200, seed=5)
-    det = Detector.fit(model(pool)[1], 0.8, dims=16)
-    goal = (y + 1) % 3
-    pool_ok = ~det.detected(model(pool)[1])
-    starts = torch.stack([pool[(pool_y == g) & pool_ok][0] for g in goal.tolist()])
+    x, y, det, goal, starts = _targeted_setup(model)
     result = boundary_attack(
         model, x, y, max_queries=1000, starts=starts, target_class=goal, detector=det, seed=0, progress=False
     )
@@ -204,6 +199,40 @@ def test_targeted_detection_aware_boundary_attack():
     assert result.success.all()
     assert (scores.argmax(1) == goal).all() and not det.detected(nll).any()
     assert (result.l2 < (starts - x).flatten(1).norm(dim=1)).all()
+
+
+def _targeted_setup(model: Linear):
+    """20 images, a detector, goal classes and undetected starts of the goal class."""
+    x, y = _batch(model, n=20)
+    pool, pool_y = _batch(model, n=200, seed=5)
+    det = Detector.fit(model(pool)[1], 0.8, dims=16)
+    goal = (y + 1) % 3
+    pool_ok = ~det.detected(model(pool)[1])
+    starts = torch.stack([pool[(pool_y == g) & pool_ok][0] for g in goal.tolist()])
+    return x, y, det, goal, starts
+
+
+def test_detection_aware_hopskipjump_returns_undetected_goal_class_examples_within_its_budget():
+    from studylib.studies.attacks import _Trace
+
+    model = Linear(classes=3)
+    x, y, det, goal, starts = _targeted_setup(model)
+    goal[3] = -1  # no start: left out, no success
+    trace = _Trace(x, [10, 100, 1000])
+    result = detection_aware_hsj(model, x, goal, starts, det, max_queries=1000, on_query=trace, progress=False)
+    scores, nll = model(result.adversarial)
+    ok = goal >= 0
+    assert result.success[ok].all() and not result.success[3] and torch.isinf(result.l2[3])
+    assert (scores[ok].argmax(1) == goal[ok]).all() and not det.detected(nll[ok]).any()
+    assert (result.l2[ok] < (starts - x).flatten(1).norm(dim=1)[ok]).all()
+    assert (result.queries[ok] == 1000).all() and result.queries[3] == 0
+    assert (trace.l2.diff(dim=0)[:, ok] <= 0).all() and (trace.l2[1, ok] > trace.l2[-1, ok]).all()
+    torch.testing.assert_close(trace.l2[-1], result.l2)
+    eps = float(result.l2[ok].max()) * 1.5
+    early = detection_aware_hsj(model, x[ok], goal[ok], starts[ok], det, max_queries=1000, eps=eps, progress=False)
+    assert (early.l2 <= eps).all() and (early.queries < 1000).all()  # stops once every image is done
+    with pytest.raises(ValueError, match="max_queries"):
+        detection_aware_hsj(model, x, goal, starts, det, max_queries=0)
 
 
 def test_a_trace_reads_the_boundary_attack_at_every_query_budget():
@@ -241,6 +270,14 @@ def test_query_curve_rates_claims_and_budgets():
     assert numbers["qc_split_left"] == "-"  # every image within eps at the largest budget
     flat = QueryCurve("cifar10", eps, [100, 1000, 10_000], 1000, {"split": l2[[0, 1, 1]]})
     assert flat.claims()[1]["verdict"] != "holds"  # no gain: the budget is not the reason
+    both = QueryCurve("cifar10", eps, [100, 1000, 10_000], 1000, {"split": l2}, {"split": l2[[0, 0, 1]]})
+    assert both.table().columns == ("queries per image", "split", "split, HopSkipJump")
+    assert both.table().rows[-2] == (10_000, "100 % [72, 100]", "40 % [17, 69]")
+    *_, hsj = both.claims()
+    assert hsj["name"].startswith("HopSkipJump + detection vs split") and hsj["k"] == 4 and hsj["paper"] == 100
+    assert both.numbers()["qc_hsj_split_max"] == "40 % [17, 69]" and both.numbers()["qc_hsj_split_left"] == "0.5"
+    assert both.numbers()["qc_split_max"] == numbers["qc_split_max"]  # the boundary attack's keys unchanged
+    both.figure()
 
 
 def test_cw_curve_reads_each_budget_on_the_same_images():
