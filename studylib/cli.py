@@ -9,7 +9,16 @@ import sys
 import warnings
 from pathlib import Path
 
-from studylib.config import DATASETS, DEVICES, LR_SCHEDULES, OBJECTIVES, PRECISIONS, PROFILES, READOUTS
+from studylib.config import (
+    DATASETS,
+    DEVICES,
+    LR_SCHEDULES,
+    OBJECTIVES,
+    PRECISIONS,
+    PROFILES,
+    READOUTS,
+    TRAIN_OBJECTIVES,
+)
 from studylib.data import DataError
 from studylib.training.loop import TrainingDiverged
 
@@ -30,7 +39,12 @@ Profiles: smoke (seconds, meaningless numbers), quick (the CPU-scale study), pap
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--objective", required=True, choices=OBJECTIVES)
+    p.add_argument(
+        "--objective",
+        required=True,
+        choices=TRAIN_OBJECTIVES,
+        help="unconditional: one class, the label unused (the flow beside Base that eq. 4 compares it with)",
+    )
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=DEVICES)

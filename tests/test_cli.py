@@ -93,6 +93,13 @@ def _bench_foolbox_runs_chapter_4s_comparison_on(home, out):
     assert refused.returncode == 1 and "n_images and boundary_steps must be positive" in refused.stderr
 
 
+def test_train_an_unconditional_flow_for_eq_4(home):
+    out = run("train", "--dataset", "mnist", "--objective", "unconditional", "--profile", "smoke", home=home)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["accuracy"] is None and result["bpd"] > 0 and "-unconditional-smoke-" in result["cache_key"]
+
+
 def test_bench_reports_images_per_second_with_its_precision_and_cpu():
     args = ("--levels", "2", "--steps", "1", "--batch-size", "8", "--iterations", "2", "--precision", "fp32")
     out = run("bench", *args, "--hidden", "8,16")

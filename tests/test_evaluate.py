@@ -38,6 +38,13 @@ def test_summary_by_hand():
     assert correct.tolist() == [10.0, 20.0, 5.0] and wrong.tolist() == [12.0, 30.0, 4.0]
 
 
+def test_an_unconditional_flow_has_no_accuracy_and_one_density():
+    ll = torch.tensor([[-10.0], [-20.0]], dtype=torch.float64)
+    s = evaluate.summarize(ll, torch.tensor([3, 7]), dims=2)  # labels in 0..9, one class scored
+    assert s["accuracy"] is None and s["bpd"] == s["bpd_marginal"]
+    assert s["bpd"] == pytest.approx((15 + 2 * math.log(256)) / (2 * math.log(2)))
+
+
 def test_threshold_and_recall():
     nll = torch.arange(1, 101, dtype=torch.float64)
     t, recall = evaluate.threshold(nll, 0.95)

@@ -36,7 +36,11 @@ def log_likelihoods(
 
 def summarize(ll: torch.Tensor, y: torch.Tensor, dims: int) -> dict[str, float]:
     """Accuracy of Bayes' rule with a uniform class prior; bits/dim under the true class,
-    log p(x|y), and under the marginal log p(x) = logsumexp_y log p(x|y) - log C."""
+    log p(x|y), and under the marginal log p(x) = logsumexp_y log p(x|y) - log C. An
+    unconditional flow (one class) has no accuracy, and its one density for both."""
+    if ll.shape[1] == 1:
+        bpd = float(bits_per_dim(-ll[:, 0].mean().item(), dims))
+        return {"n": len(y), "accuracy": None, "bpd": bpd, "bpd_marginal": bpd}
     nll_true = -ll.gather(1, y[:, None]).squeeze(1)
     return {
         "n": len(y),
