@@ -260,7 +260,7 @@ SIZES: dict[str, Sizes] = {
         appendix=AppendixSizes(None, None, Arch(1, 5, 160), None, 1000.0, 1000),
         linear=LinearSizes(60_000, 10_000, 100, _LINEAR_EPS, 200),
         deep=DeepSizes(None, None, 1000, _L2_EPS, _LINF_EPS, 40, ood_steps=400, ood_restarts=5),
-        sweep=SweepSizes({0.125: 1, 0.25: 1, 0.5: 1, 1.0: 1}),
+        sweep=SweepSizes({0.125: 2, 0.25: 1, 0.5: 1, 1.0: 1}),
     ),
 }
 

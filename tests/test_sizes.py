@@ -56,10 +56,12 @@ def test_a_budget_that_is_not_a_positive_number_is_refused(bad):
 
 
 def test_the_sweep_has_enough_budgets_to_fit_and_backtest():
-    """Three parameters to fit after the largest budget is held out: at least four budgets."""
+    """Three parameters to fit after the largest budget is held out: at least four budgets;
+    and one budget with two seeds, else no spread weighs the fit and nothing is fitted."""
     for name in PROFILES:
         scale = sizes.sizes(name).sweep
         assert 1.0 in scale.budgets and all(n >= 1 for n in scale.seeds.values())
+        assert max(scale.seeds.values()) >= 2, name
     assert len(sizes.sizes("quick").sweep.budgets) >= 5 and all(
         len(sizes.sizes(n).sweep.budgets) >= 4 for n in PROFILES
     )
