@@ -24,6 +24,7 @@ def rows_from(law, noise: float, seed: int = 0, dataset: str = "mnist", objectiv
             "seed": s,
             "accuracy": law(b) + rng.normal(0, noise),
             "bits/dim": 1.0 + 0.2 * b**-0.5 + rng.normal(0, noise / 100),
+            "train_seconds": 3600 * b,
         }
         for b, n in SEEDS.items()
         for s in range(n)
@@ -99,3 +100,16 @@ def test_the_missing_models_are_listed_as_the_commands_that_train_them():
         "studylib train --profile quick --dataset cifar10 --objective split --budget 0.25 --seed 1",
         "studylib train --profile quick --dataset mnist --objective base --budget 2 --seed 0",
     ]
+
+
+def test_the_sweeps_hours_come_from_the_pace_its_measured_models_trained_at():
+    rows = [
+        {"dataset": "cifar10", "budget": 0.5, "train_seconds": 1800},  # one hour per 1x model
+        {"dataset": "cifar10", "budget": 1.0, "train_seconds": 3600},
+    ]
+    missing = [("cifar10", "base", 4.0, 0), ("mnist", "split", 1.0, 0)]
+    assert scale.hours_per_model(rows) == {"cifar10": 1.0}
+    hours, unmeasured = scale.sweep_hours(rows, missing)
+    assert hours == pytest.approx(0.5 + 1.0 + 4.0) and unmeasured == ["mnist"]
+    said = scale.numbers([], [], rows, missing, "quick")
+    assert said["sweep_hours"] == "6 (without MNIST)" and said["sweep_pace"] == "CIFAR-10 1.0 hours per 1× model"

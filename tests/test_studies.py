@@ -492,6 +492,10 @@ def test_recipe_contrasts_are_differences_of_the_committed_rows(tmp_path, monkey
     assert told["width_dacc"] == f"{by_lever[row]['accuracy'] - by_lever[against]['accuracy']:+.2f}".replace("-", "−")
     low, high = told["cosine_dacc"].split(" to ")
     assert float(low.replace("−", "-")) <= float(high.replace("−", "-"))
+    said = recipe.numbers()  # the first recipe's whole run, at the rate its baseline row trained
+    steps, batch = ablation.FIRST_QUICK["train_steps"]["mnist"], ablation.FIRST_QUICK["batch_size"]
+    assert said["mnist_first_quick_min"] == f"{steps * batch / by_lever['baseline']['images_per_s'] / 60:.0f}"
+    assert said["mnist_goal_min"] == str(recipe.GOAL_MINUTES["mnist"])
     monkeypatch.setattr(storage, "COMMITTED", tmp_path / "nothing committed")
     assert set(recipe.contrasts()) == {"lr_drop", "paper_params"}  # no rows: nothing to set against
 

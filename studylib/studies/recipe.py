@@ -19,6 +19,8 @@ from studylib.studies.scale import parameter_ratio
 
 # Our goals for a `quick` model on the whole test set: (accuracy %, bits/dim at most).
 GOALS = {"mnist": (98.5, 1.20), "cifar10": (55.0, 4.00)}
+# ... within this many minutes of 2 CPU cores per model (what `STRONGER_STEPS` was sized to).
+GOAL_MINUTES = {"mnist": 30, "cifar10": 20}
 
 
 def rows(dataset: str = "mnist", objective: str = "split", profile: str = "quick") -> list[dict]:
@@ -299,8 +301,9 @@ def numbers(objective: str = "split") -> dict[str, str]:
     images/s and steps, and against the baseline of the short rows `_dacc` / `_dbpd`; for
     the `stronger` rows the points short of the accuracy goal (`_short`) and the change
     against the `stronger` row with the corner readout (`_dfull_acc`, `_dfull_bpd`); per
-    recipe drawn from several seeds its mean (`_mean_acc`, `_mean_bpd`); the goals and the
-    paper's split-model numbers."""
+    recipe drawn from several seeds its mean (`_mean_acc`, `_mean_bpd`); the goals, the
+    minutes the first recipe's whole run takes at the baseline's rate (`_first_quick_min`)
+    and the paper's split-model numbers."""
     found: dict[str, str] = {}
     for dataset, (goal_acc, goal_bpd) in GOALS.items():
         paper_acc, paper_bpd = paper.TABLE1[dataset]["split"]
@@ -309,9 +312,13 @@ def numbers(objective: str = "split") -> dict[str, str]:
             f"{dataset}_goal_bpd": f"{goal_bpd:.2f}",
             f"{dataset}_paper_acc": f"{paper_acc} %",
             f"{dataset}_paper_bpd": f"{paper_bpd:.2f}",
+            f"{dataset}_goal_min": f"{GOAL_MINUTES[dataset]}",
         }
         measured = rows(dataset, objective)
         base = next((r for r in measured if r["lever"] == "baseline"), None)
+        if base is not None:  # the baseline is the first recipe: its whole run at the baseline's rate
+            images = ablation.FIRST_QUICK["train_steps"][dataset] * ablation.FIRST_QUICK["batch_size"]
+            found[f"{dataset}_first_quick_min"] = f"{images / base['images_per_s'] / 60:.0f}"
         corner = next((r for r in measured if r["lever"] == STRONGER), None)  # the full budget, corner readout
         for r in measured:
             full = r["lever"].startswith(STRONGER)

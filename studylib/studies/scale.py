@@ -29,6 +29,7 @@ QUANTITIES = {"accuracy": "%", "bits/dim": "bits/dim"}
 LIMITS = {"accuracy": (0.0, 100.0), "bits/dim": (0.0, np.inf)}  # where an asymptote can lie
 BOOTSTRAP = 400  # refits per curve
 SOURCE = "Table 1 (appendix B's model, 150 epochs)"
+DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
 def paper_budget(dataset: str, profile: str) -> float:
@@ -90,6 +91,24 @@ def sweep(params: Params, datasets: list[str], train_missing: bool = True) -> tu
             }
         )
     return rows, missing
+
+
+def hours_per_model(rows: list[dict]) -> dict[str, float]:
+    """Per dataset, the median CPU hours of training one model at 1x: each measured model's
+    training seconds divided by its budget (on whichever machine and precision trained it)."""
+    paces: dict[str, list[float]] = {}
+    for r in rows:
+        paces.setdefault(r["dataset"], []).append(r["train_seconds"] / r["budget"] / 3600)
+    return {d: float(np.median(p)) for d, p in paces.items()}
+
+
+def sweep_hours(rows: list[dict], missing: list[tuple]) -> tuple[float, list[str]]:
+    """The CPU hours of the whole sweep (the measured models and the missing ones) at the pace
+    of `hours_per_model`, and the datasets that pace leaves out (none of their models measured)."""
+    pace = hours_per_model(rows)
+    jobs = [(r["dataset"], r["budget"]) for r in rows] + [(d, b) for d, _, b, _ in missing]
+    unmeasured = sorted({d for d, _ in jobs if d not in pace})
+    return sum(b * pace[d] for d, b in jobs if d in pace), unmeasured
 
 
 def train_commands(jobs: list[tuple], profile: str) -> str:
@@ -330,9 +349,15 @@ def numbers(
     <acc|bpd>_` + `one` (1x), `there` (at the paper's budget), `limit` (asymptote), `paper`;
     the paper's budget per dataset (`<dataset>_target`) and its parameters per (dataset,
     objective) as a multiple of ours (`_params`); how many models were fitted and left out;
-    how many claims hold, fail or are inconclusive."""
+    how many claims hold, fail or are inconclusive; the sweep's CPU hours at the pace its
+    measured models trained (`sweep_hours`, `sweep_pace`)."""
     verdicts = [c["verdict"] for c in claims]
     out = {"models": str(len(rows)), "missing": str(len(missing))}
+    hours, unmeasured = sweep_hours(rows, missing)
+    pace = ", ".join(f"{DATASET_NAMES[d]} {h:.1f}" for d, h in hours_per_model(rows).items())
+    left_out = ", ".join(DATASET_NAMES[d] for d in unmeasured)
+    out["sweep_hours"] = f"{hours:.0f}" + (f" (without {left_out})" if left_out else "")
+    out["sweep_pace"] = f"{pace} hours per 1× model" if pace else "no model measured yet"
     out |= {f"n_{v}": str(verdicts.count(v)) for v in ("holds", "fails", "inconclusive")}
     for c in found:
         key = f"{c.dataset}_{c.objective}_{'acc' if c.quantity == 'accuracy' else 'bpd'}"
