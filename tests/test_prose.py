@@ -158,3 +158,25 @@ def test_included_code_is_found_once_and_parses(md, path, opts):
     stop = source.index(end) if end is not None else len(source)
     line_start = source.rfind("\n", 0, begin) + 1
     ast.parse(textwrap.dedent(source[line_start:stop]))
+
+
+def test_the_readme_quotes_the_committed_scorecard():
+    """The README's "Today:" totals are the committed ledger's, decided by the overview's rule."""
+    from studylib.book import ledger
+
+    entries = ledger.load_all(ROOT / "book" / "results")
+    counts: dict[tuple[str, str], int] = {}
+    for e, verdicts in zip(entries, ledger.decide(entries), strict=True):
+        for c, v in zip(e["claims"], verdicts, strict=True):
+            kind = {"quantitative": "numbers", "scale": "scale"}.get(c["kind"], "orderings")
+            counts[kind, v] = counts.get((kind, v), 0) + 1
+    told = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())
+    numbers = re.search(r"of (\d+) numbers (\d+) match the paper's, (\d+) differ, (\d+) are inconclusive", told)
+    orderings = re.search(r"of (\d+) orderings (\d+) hold, (\d+) fail .*?, (\d+) are inconclusive", told)
+    scale = re.search(r"claims, (\d+) holds? and (\d+) (?:is|are) inconclusive", told)
+    assert numbers and orderings and scale, "the README's scorecard sentence changed shape: update this test"
+    match, differ, unsure = (counts.get(("numbers", v), 0) for v in ("matches", "differs", "inconclusive"))
+    assert [int(g) for g in numbers.groups()] == [match + differ + unsure, match, differ, unsure]
+    hold, fail, open_ = (counts.get(("orderings", v), 0) for v in ("holds", "fails", "inconclusive"))
+    assert [int(g) for g in orderings.groups()] == [hold + fail + open_, hold, fail, open_]
+    assert [int(g) for g in scale.groups()] == [counts.get(("scale", v), 0) for v in ("holds", "inconclusive")]

@@ -180,7 +180,12 @@ def test_table2_on_8bit_images_and_with_the_best_attack(home, tmp_path, monkeypa
     assert table.at_thresholds().columns[2:4] == ("T at 100.0%", "T at 100.0%, 8-bit")
     names = [c["name"] for c in table.claims()]
     assert any(n.endswith(", 8-bit images") for n in names) and not any("DDN" in n for n in names)
+    worst = next(c for c in table.claims() if c["name"].startswith("split: the worst case"))
+    hit = table.grid["split"][attacks.BEST].hits(table.eps)[0]  # ours: the best attack, as 8-bit images
+    assert worst["k"] == int(hit.sum()) and worst["paper"] == 36 and "boundary" in worst["note"]
+    assert table.worst_case("split") == ("boundary", 36)  # the paper's strongest MNIST cell on the split model
     numbers = table.numbers()
+    assert numbers["paper_worst_split"] == "36 % (boundary)" and numbers["worst_split_verdict"] == worst["verdict"]
     for attack in (*attacks.ATTACKS, attacks.BEST):
         name = attacks._slug(attack) + "_split"
         assert {f"{name}_{k}" for k in ("und", "und8", "fooled8", "l2", "levels8", "auroc", "auroc8")} <= set(numbers)
