@@ -106,10 +106,11 @@ def test_the_sweeps_hours_come_from_the_pace_its_measured_models_trained_at():
     rows = [
         {"dataset": "cifar10", "budget": 0.5, "train_seconds": 1800},  # one hour per 1x model
         {"dataset": "cifar10", "budget": 1.0, "train_seconds": 3600},
+        {"dataset": "cifar10", "budget": 1.0, "train_seconds": 9000},  # shared the machine: slower
     ]
     missing = [("cifar10", "base", 4.0, 0), ("mnist", "split", 1.0, 0)]
     assert scale.hours_per_model(rows) == {"cifar10": 1.0}
     hours, unmeasured = scale.sweep_hours(rows, missing)
-    assert hours == pytest.approx(0.5 + 1.0 + 4.0) and unmeasured == ["mnist"]
+    assert hours == pytest.approx(0.5 + 1.0 + 1.0 + 4.0) and unmeasured == ["mnist"]
     said = scale.numbers([], [], rows, missing, "quick")
     assert said["sweep_hours"] == "6 (without MNIST)" and said["sweep_pace"] == "CIFAR-10 1.0 hours per 1× model"
