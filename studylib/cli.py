@@ -100,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--levels", type=int, default=3)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--hidden", type=_widths, default=(64,), help="coupling width, or one per level: 32,64,64")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 64; --peers: the profile's)")
     p.add_argument("--iterations", type=int, default=None, help="timed steps per round (default 10; 5 with --peers)")
     p.add_argument(
         "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 autocast where native, else fp32"
@@ -289,7 +289,8 @@ def _bench(args: argparse.Namespace) -> dict:
     from studylib.config import Arch, cpu_capability, resolve_device, resolve_precision
 
     torch.set_flush_denormal(True)
-    if args.levels < 1 or args.steps < 1 or args.batch_size < 1:
+    batch = 64 if args.batch_size is None else args.batch_size
+    if args.levels < 1 or args.steps < 1 or batch < 1:
         raise ValueError("--levels, --steps and --batch-size must be positive integers")
     hidden = args.hidden[0] if len(args.hidden) == 1 else args.hidden
     arch = Arch(args.levels, args.steps, hidden)  # one width per level, or one for all: refused now
@@ -298,11 +299,11 @@ def _bench(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     contender = bench.ours(3 if args.dataset == "cifar10" else 1, arch)
     contender.module.to(device)
-    x, y = data.load(args.dataset, "test", subset=args.batch_size).tensors()
+    x, y = data.load(args.dataset, "test", subset=batch).tensors()
     bf16 = {"studylib": precision == "bf16"}
     rates = bench.measure([contender], x.to(device), y.to(device), bf16, args.iterations or 10, 1)
     return {
-        "config": f"{args.dataset} {arch.label()} batch {args.batch_size}",
+        "config": f"{args.dataset} {arch.label()} batch {batch}",
         "precision": precision,
         "device": str(device),
         "cpu": cpu_capability(),
@@ -319,8 +320,12 @@ def _peers(args: argparse.Namespace) -> None:
     from studylib.benchmarks import bench
     from studylib.config import resolve_device
 
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError("--batch-size must be a positive integer")
     device = resolve_device(args.device).type
-    rows = bench.peers(args.profile, args.iterations or 5, args.repeats, compiled=args.compile, device=device)
+    rows = bench.peers(
+        args.profile, args.iterations or 5, args.repeats, args.batch_size, compiled=args.compile, device=device
+    )
     for r in rows:
         half = f"{r['train_bf16']:>7.1f}" if r["train_bf16"] is not None else "  fails"
         print(

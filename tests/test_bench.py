@@ -77,7 +77,9 @@ def test_bench_peers_command_reports_and_records(tmp_path):
     out = tmp_path / "peers.json"
     cmd = [sys.executable, "-m", "studylib"]
     done = subprocess.run(
-        cmd + ["bench", "--peers", "--profile", "smoke", "--iterations", "1", "--repeats", "1", "--out", str(out)],
+        cmd
+        + ["bench", "--peers", "--profile", "smoke", "--iterations", "1", "--repeats", "1", "--batch-size", "4"]
+        + ["--out", str(out)],
         capture_output=True,
         text=True,
     )
@@ -90,7 +92,7 @@ def test_bench_peers_command_reports_and_records(tmp_path):
     for r in recorded["rows"]:  # the best setting is one of those measured, and at least as fast
         assert r["train_best"] >= max(r["train_fp32"], r["train_bf16"] or 0)
         assert re.fullmatch(r"(fp32|bf16), (NCHW|channels_last)", r["best_setting"])
-        assert r["cpu"] == cpu_capability()
+        assert r["cpu"] == cpu_capability() and ", batch 4," in r["config"]  # --batch-size reaches the peers
 
 
 def test_compiled_settings_are_measured_for_every_library_and_can_be_the_best(monkeypatch):

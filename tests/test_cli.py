@@ -88,6 +88,7 @@ def _bench_foolbox_runs_chapter_4s_comparison_on(home, out):
         "foolbox FMN",
     ]
     assert all(r["images"] == 2 for r in record["cw"] + record["minimal_l2"])
+    assert record["boundary"][2]["budget"] == "1 steps"  # HopSkipJump's steps scale with foolbox's (2 of 1000)
     assert "foolbox DDN" in done.stdout and f"rows in {out}" in done.stdout
     refused = run("bench", "--foolbox", "--profile", "smoke", "--images", "0", home=home)
     assert refused.returncode == 1 and "n_images and boundary_steps must be positive" in refused.stderr

@@ -17,7 +17,7 @@ from studylib.attacks.cw import cw_l2
 from studylib.attacks.detector import Detector, FlowTarget
 from studylib.attacks.minimal_l2 import HSJ, MINIMAL_L2, minimal_l2
 
-HSJ_STEPS = 10  # about as many model queries per image as BoundaryAttack's 1000 steps (HSJ_EVALS)
+HSJ_STEPS = 10  # per 1000 BoundaryAttack steps: about as many model queries per image (HSJ_EVALS)
 
 
 def results_path(dataset: str, profile: str) -> Path:
@@ -39,11 +39,12 @@ class _Counting(nn.Module):
 
 
 def boundary_vs_foolbox(
-    flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, hsj_steps: int = HSJ_STEPS
+    flow: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, hsj_steps: int | None = None
 ) -> list[dict]:
     """foolbox's BoundaryAttack (`steps` steps, started by its default blended-noise search),
     ours (early stop within `eps`) with a third of foolbox's model queries per image, and
-    foolbox's HopSkipJump (`hsj_steps` gradient estimates of at most 100 queries each) from
+    foolbox's HopSkipJump (`hsj_steps` gradient estimates of at most 100 queries each; by
+    default `HSJ_STEPS` per 1000 of foolbox's steps, at least one) from
     the same starts, on the same flow and the images whose noise start foolbox finds (a weak
     model can call every noise image one class): success within `eps`, model calls, images
     scored, seconds."""
@@ -80,6 +81,7 @@ def boundary_vs_foolbox(
         "studylib boundary_attack", ok, counting.calls, counting.images, start, f"{budget} queries per image"
     )
     start = time.perf_counter()
+    hsj_steps = max(1, round(HSJ_STEPS * steps / 1000)) if hsj_steps is None else hsj_steps
     hop = minimal_l2(flow, x, y, HSJ, hsj_steps, step_size=1.0)  # from its own noise start
     scored = int(hop.queries.sum())
     hop_row = _boundary_row("foolbox HopSkipJumpAttack", hop.l2 <= eps, None, scored, start, f"{hsj_steps} steps")
