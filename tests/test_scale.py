@@ -114,3 +114,21 @@ def test_the_sweeps_hours_come_from_the_pace_its_measured_models_trained_at():
     assert hours == pytest.approx(0.5 + 1.0 + 1.0 + 4.0) and unmeasured == ["mnist"]
     said = scale.numbers([], [], rows, missing, "quick")
     assert said["sweep_hours"] == "6 (without MNIST)" and said["sweep_pace"] == "CIFAR-10 1.0 hours per 1× model"
+
+
+def test_the_derived_quantities_are_fitted_on_the_split_models_against_the_papers_own_numbers():
+    rows = rows_from(lambda b: 90 - 10 * b**-0.5, noise=1.0, objective="split")
+    for r in rows:  # chapter 4's CW-L2 rate and chapter 5's share of paths, falling with the budget
+        r[scale.CW_UNDETECTED] = 20 * r["budget"] ** -0.5
+        r[scale.PATHS_BELOW] = 10 * r["budget"] ** -0.5 + 0.1 * r["seed"]
+    found = scale.curves(rows, ["mnist", "cifar10"], "quick")
+    kinds = {(c.dataset, c.objective, c.quantity) for c in found}
+    assert ("mnist", "split", scale.CW_UNDETECTED) in kinds and ("cifar10", "split", scale.CW_UNDETECTED) not in kinds
+    assert ("cifar10", "split", scale.PATHS_BELOW) in kinds and ("mnist", "base", scale.PATHS_BELOW) not in kinds
+    cw = next(c for c in found if c.quantity == scale.CW_UNDETECTED)
+    paths = next(c for c in found if (c.dataset, c.quantity) == ("mnist", scale.PATHS_BELOW))
+    assert cw.paper == 1.0 and paths.paper == 0.5  # Table 2's split cell; section 4.4's 0.5 % of MNIST paths
+    claims = {c["name"]: c for c in scale.claims(found)}
+    assert ledger.quantity(claims[scale._claim_name(cw)]) == "attack rate"
+    assert ledger.quantity(claims[scale._claim_name(paths)]) == "share of paths"
+    assert scale._fmt(-1e-9, scale.PATHS_BELOW) == "0.0" and scale._fmt(-0.04, "bits/dim") == "-0.040"

@@ -5,7 +5,7 @@ to the paper's budget with a bootstrap over seeds."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,10 +25,21 @@ from studylib.training.build import new_model
 from studylib.training.loop import TrainingDiverged
 
 OBJECTIVES = ("base", "split")  # the sweep's objectives (the issue's: the two ends of Table 1)
-QUANTITIES = {"accuracy": "%", "bits/dim": "bits/dim"}
-LIMITS = {"accuracy": (0.0, 100.0), "bits/dim": (0.0, np.inf)}  # where an asymptote can lie
+CW_UNDETECTED, PATHS_BELOW = "CW-L2 undetected", "paths below T"
+# Table 1's two quantities, and two the later chapters derive from a model, measured on the
+# sweep's split models: chapter 4's plain CW-L2 on MNIST and chapter 5's share of paths.
+QUANTITIES = {"accuracy": "%", "bits/dim": "bits/dim", CW_UNDETECTED: "%", PATHS_BELOW: "%"}
+DERIVED = {CW_UNDETECTED: ("mnist",), PATHS_BELOW: ("mnist", "cifar10")}  # quantity: its datasets
+LIMITS = {"accuracy": (0.0, 100.0), "bits/dim": (0.0, np.inf), CW_UNDETECTED: (0.0, 100.0), PATHS_BELOW: (0.0, 100.0)}
+SHORT = {"accuracy": "acc", "bits/dim": "bpd", CW_UNDETECTED: "cw", PATHS_BELOW: "paths"}  # in glued names
+# What a derived claim is over, which sets its margin (`ledger.quantity`: an attack rate, a share of paths).
+DERIVED_OF = {CW_UNDETECTED: "attacked images", PATHS_BELOW: "interpolation pairs"}
 BOOTSTRAP = 400  # refits per curve
 SOURCE = "Table 1 (appendix B's model, 150 epochs)"
+DERIVED_SOURCE = {
+    CW_UNDETECTED: "Table 2: CW-L2 on the MNIST split model, successful and undetected within eps",
+    PATHS_BELOW: "Section 4.4: the share of interpolation paths that stay below the threshold",
+}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
@@ -112,6 +123,26 @@ def sweep_hours(rows: list[dict], missing: list[tuple]) -> tuple[float, list[str
     return sum(b * pace[d] for d, b in jobs if d in pace), unmeasured
 
 
+def derive(params: Params, rows: list[dict]) -> list[dict]:
+    """The derived quantities (`DERIVED`) of each split model of the sweep, added to its row:
+    chapter 4's plain CW-L2 (its images and budgets at the profile, the paper's detector) and
+    chapter 5's interpolation paths (its number of pairs), at the model's own budget and
+    seed. Both are memoised per model (the 1x MNIST CW-L2 is chapter 4's own run)."""
+    from studylib.studies import attacks, interpolations  # chapters 4 and 5's studies
+
+    name = params.profile.name
+    for r in bar([r for r in rows if r["objective"] == "split"], desc="derived quantities"):
+        at = replace(params, dataset=r["dataset"], profile=params.profile.at_budget(r["budget"]), seed=r["seed"])
+        if r["dataset"] in DERIVED[CW_UNDETECTED]:
+            budgets = attacks.default_budgets(name)
+            table = attacks.run(at, ["split"], attacks.default_images(name), budgets, attacks=("CW-L2",))
+            hit = table.outcomes["split"]["CW-L2"].hits(table.eps)[0]
+            r[CW_UNDETECTED] = 100 * hit.double().mean().item()
+        study = interpolations.interpolation_study(at, r["dataset"], "split", interpolations.default_pairs(name))
+        r[PATHS_BELOW] = 100 * study.paths.below(study.threshold_bpd).double().mean().item()
+    return rows
+
+
 def train_commands(jobs: list[tuple], profile: str) -> str:
     """The command lines that train the sweep's models `jobs`, (dataset, objective, budget, seed)."""
     return "\n".join(
@@ -165,6 +196,10 @@ class Curve:
 
     @property
     def paper(self) -> float:
+        if self.quantity == CW_UNDETECTED:
+            return float(paper.TABLE2[self.dataset]["CW-L2"][self.objective][0])
+        if self.quantity == PATHS_BELOW:
+            return 100 * paper.PATHS_BELOW_THRESHOLD[self.dataset]
         return paper.TABLE1[self.dataset][self.objective][0 if self.quantity == "accuracy" else 1]
 
     def means(self) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +231,7 @@ def curve(rows: list[dict], dataset: str, objective: str, quantity: str, profile
     pooled spread (a parametric step: one seed has no spread of its own), then refits."""
     values: dict[float, list[float]] = {}
     for r in rows:
-        if (r["dataset"], r["objective"]) == (dataset, objective):
+        if (r["dataset"], r["objective"]) == (dataset, objective) and quantity in r:
             values.setdefault(r["budget"], []).append(r[quantity])
     spread, limits = pooled_spread(values), LIMITS[quantity]
     b, y, sigma = _points(values, spread)
@@ -235,16 +270,23 @@ def curve(rows: list[dict], dataset: str, objective: str, quantity: str, profile
 
 
 def curves(rows: list[dict], datasets: list[str], profile: str) -> list[Curve]:
-    """Every (dataset, objective, quantity) of the sweep, fitted where its rows allow."""
-    return [curve(rows, d, o, q, profile) for d in datasets for o in OBJECTIVES for q in QUANTITIES]
+    """Every (dataset, objective, quantity) of the sweep, fitted where its rows allow: Table
+    1's two per objective, the derived ones (`DERIVED`) on the split models."""
+    wanted = [(d, o, q) for d in datasets for o in OBJECTIVES for q in ("accuracy", "bits/dim")]
+    wanted += [(d, "split", q) for q, on in DERIVED.items() for d in datasets if d in on]
+    return [curve(rows, d, o, q, profile) for d, o, q in wanted]
 
 
 def figure(found: list[Curve]) -> plt.Figure:
     """One panel per (dataset, quantity): each objective's seeds against the budget (log
     axis), its fitted curve carried to the paper's budget, and the paper's value there."""
     panels = list(dict.fromkeys((c.dataset, c.quantity) for c in found))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
-    for ax, (dataset, quantity) in zip(axes[0], panels, strict=True):
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (dataset, quantity) in zip(axes.flat, panels, strict=False):  # the last row may have room to spare
         for i, c in enumerate(x for x in found if (x.dataset, x.quantity) == (dataset, quantity)):
             color = f"C{i}"
             b, y, _ = _points(c.values, c.spread)
@@ -257,13 +299,17 @@ def figure(found: list[Curve]) -> plt.Figure:
         ax.set_xlabel("training budget (x ours; the star: the paper's)")
         ax.set_title(f"{dataset}: {quantity}")
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("measured (dots), fitted (line), paper (star)")
+    for row in axes:
+        row[0].set_ylabel("measured (dots), fitted (line), paper (star)")
     fig.tight_layout()
     return fig
 
 
 def _fmt(value: float, quantity: str) -> str:
-    return "–" if not np.isfinite(value) else (f"{value:.1f}" if quantity == "accuracy" else f"{value:.3f}")
+    if not np.isfinite(value):
+        return "–"
+    text = f"{value:.3f}" if quantity == "bits/dim" else f"{value:.1f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.0"
 
 
 def _interval(values: tuple[float, float, float], quantity: str) -> str:
@@ -309,6 +355,11 @@ def _claim_name(c: Curve) -> str:
     return f"{c.dataset} {c.objective} {c.quantity}: the gap closes with scale"
 
 
+def _over(quantity: str) -> str:
+    """What a claim's n counts: models; for a derived quantity, what each of them was measured on."""
+    return (f"{DERIVED_OF[quantity]} at each of the " if quantity in DERIVED else "") + "models (budgets x seeds)"
+
+
 def claims(found: list[Curve]) -> list[dict]:
     """One claim per curve with a model that the gap to the paper closes with scale
     (`ledger.closes`); a curve that could not be fitted reads inconclusive over an
@@ -333,10 +384,10 @@ def claims(found: list[Curve]) -> list[dict]:
                 limits,
                 c.paper,
                 n=n,
-                of="models (budgets x seeds)",
+                of=_over(c.quantity),
                 method=method,
                 unit=QUANTITIES[c.quantity],
-                source=SOURCE,
+                source=DERIVED_SOURCE.get(c.quantity, SOURCE),
                 note=f"the paper's budget is {c.target:.1f}x ours in images seen",
             )
         )
@@ -347,7 +398,7 @@ def numbers(
     found: list[Curve], claims: list[dict], rows: list[dict], missing: list[tuple], profile: str
 ) -> dict[str, str]:
     """The chapter's figures for its prose (`chapter.glue`): per curve `<dataset>_<objective>_
-    <acc|bpd>_` + `one` (1x), `there` (at the paper's budget), `limit` (asymptote), `paper`;
+    <acc|bpd|cw|paths>_` + `one` (1x), `there` (at the paper's budget), `limit` (asymptote), `paper`;
     the paper's budget per dataset (`<dataset>_target`) and its parameters per (dataset,
     objective) as a multiple of ours (`_params`); how many models were fitted and left out;
     how many claims hold, fail or are inconclusive; the sweep's CPU hours at the pace its
@@ -361,7 +412,7 @@ def numbers(
     out["sweep_pace"] = f"{pace} hours per 1× model" if pace else "no model measured yet"
     out |= {f"n_{v}": str(verdicts.count(v)) for v in ("holds", "fails", "inconclusive")}
     for c in found:
-        key = f"{c.dataset}_{c.objective}_{'acc' if c.quantity == 'accuracy' else 'bpd'}"
+        key = f"{c.dataset}_{c.objective}_{SHORT[c.quantity]}"
         q = c.quantity
         out |= {
             f"{key}_one": _told(_fmt(float(np.mean(c.values.get(1.0, [np.nan]))), q), q),
