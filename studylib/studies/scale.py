@@ -19,6 +19,7 @@ from studylib.config import family, get_profile
 from studylib.measure.uncertainty import t_interval
 from studylib.progress import bar
 from studylib.sizes import sizes
+from studylib.studies import attacks, interpolations
 from studylib.studies.common import eval_set, metrics
 from studylib.training import zoo
 from studylib.training.build import new_model
@@ -128,8 +129,6 @@ def derive(params: Params, rows: list[dict]) -> list[dict]:
     chapter 4's plain CW-L2 (its images and budgets at the profile, the paper's detector) and
     chapter 5's interpolation paths (its number of pairs), at the model's own budget and
     seed. Both are memoised per model (the 1x MNIST CW-L2 is chapter 4's own run)."""
-    from studylib.studies import attacks, interpolations  # chapters 4 and 5's studies
-
     name = params.profile.name
     for r in bar([r for r in rows if r["objective"] == "split"], desc="derived quantities"):
         at = replace(params, dataset=r["dataset"], profile=params.profile.at_budget(r["budget"]), seed=r["seed"])
