@@ -72,7 +72,7 @@ def hand_typed(text: str) -> list[str]:
     text = prose(text)
     found = [n for n in NUMBER.findall(text) if "." in n or "%" in n]
     found = [n for n in found if re.sub(r"\s?%", " %", n) not in CONSTANTS]
-    return found + [m for m in MEASURED.findall(text) if "." not in m]
+    return found + MEASURED.findall(text)  # its look-behind already skips a decimal's digits
 
 
 def glued_names(notebook: Path) -> set[str]:
