@@ -22,6 +22,27 @@ def estimate(value: float, low: float, high: float, digits: int = 1) -> str:
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def signed(value: float, digits: int = 1) -> str:
+    """A difference with its sign and a typographic minus, e.g. "+0.52", "−1.8"."""
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def signed_estimate(value: float, low: float, high: float, digits: int = 1) -> str:
+    """A signed difference with its interval in one cell, e.g. "−1.8 [−8.8, +5.3]"."""
+    return f"{signed(value, digits)} [{signed(low, digits)}, {signed(high, digits)}]"
+
+
+def listed(items: Sequence[str]) -> str:
+    """Items in words: "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def counted(verdicts: Sequence[str]) -> str:
+    """How many of each verdict, in words: "inconclusive for 3, differs for 2"."""
+    counts = {v: list(verdicts).count(v) for v in dict.fromkeys(verdicts)}
+    return ", ".join(f"{v} for {n}" for v, n in counts.items()) or "none measured"
+
+
 def _escaped(value: object) -> str:
     """A Markdown cell: `fmt`'s text with its pipes escaped."""
     return fmt(value).replace("|", "\\|")

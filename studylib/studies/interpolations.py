@@ -12,6 +12,7 @@ import torch
 from studylib.book import paper, plots
 from studylib.book.chapter import Params
 from studylib.book.ledger import directional, quantitative
+from studylib.book.tables import signed
 from studylib.config import DATASETS, check_choice
 from studylib.measure import evaluate, interpolate
 from studylib.measure.uncertainty import bootstrap, difference_of_rates, wilson
@@ -238,8 +239,8 @@ def numbers(studies: dict[str, InterpolationStudy], claims: list[dict]) -> dict[
             f"{name}_t": f"{s['threshold_bpd']:.3f}",
             f"{name}_recall": f"{s['recall']:.1%}",
             f"{name}_below": f"{rate:.1f} % [{low:.1f}, {high:.1f}]",
-            f"{name}_rise": f"{rise[0]:+.2f} bits/dim [{rise[1]:+.2f}, {rise[2]:+.2f}]".replace("-", "−"),
-            f"{name}_rise_sd": f"{s['mid_rise_sd']:+.1f}".replace("-", "−"),
+            f"{name}_rise": f"{signed(rise[0], 2)} bits/dim [{signed(rise[1], 2)}, {signed(rise[2], 2)}]",
+            f"{name}_rise_sd": signed(s["mid_rise_sd"], 1),
             f"{name}_rising": f"{100 * s['paths_rising']:.1f} %",
             f"{name}_departure": "{:.2f} [{:.2f}, {:.2f}]".format(
                 *bootstrap([study.paths.departure().numpy()], lambda d, axis=-1: np.mean(d, axis=axis))

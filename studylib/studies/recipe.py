@@ -12,7 +12,7 @@ from studylib import storage
 from studylib.benchmarks import ablation, bench
 from studylib.benchmarks.ablation import STRONGER, recipe_of, row_precision
 from studylib.book import ledger, paper
-from studylib.book.tables import Table, estimate
+from studylib.book.tables import Table, estimate, signed
 from studylib.config import get_profile
 from studylib.measure.uncertainty import seed_difference, t_interval
 from studylib.studies.scale import parameter_ratio
@@ -245,10 +245,6 @@ CONTRASTS = {
 }
 
 
-def _signed(value: float, digits: int) -> str:
-    return f"{value:+.{digits}f}".replace("-", "−")
-
-
 def contrasts(objective: str = "split") -> dict[str, str]:
     """Each of `CONTRASTS` as the prose quotes it: `<name>_dacc` (points), `_dbpd` and
     `_dtrain_bpd` (test and final training bits/dim), `_fewer_steps` and `_faster` (%);
@@ -264,9 +260,9 @@ def contrasts(objective: str = "split") -> dict[str, str]:
         if a is None or b is None:
             continue
         found |= {
-            f"{name}_dacc": _signed(a["accuracy"] - b["accuracy"], 2),
-            f"{name}_dbpd": _signed(a["bpd"] - b["bpd"], 3),
-            f"{name}_dtrain_bpd": _signed(a["final_train_bpd"] - b["final_train_bpd"], 2),
+            f"{name}_dacc": signed(a["accuracy"] - b["accuracy"], 2),
+            f"{name}_dbpd": signed(a["bpd"] - b["bpd"], 3),
+            f"{name}_dtrain_bpd": signed(a["final_train_bpd"] - b["final_train_bpd"], 2),
             f"{name}_fewer_steps": f"{100 * (1 - a['steps'] / b['steps']):.0f} %",
             f"{name}_faster": f"{100 * (a['images_per_s'] / b['images_per_s'] - 1):.0f} %",
         }
@@ -277,7 +273,7 @@ def contrasts(objective: str = "split") -> dict[str, str]:
         moves = [c[key] - s[key] for c, s in pairs]
         if moves:
             found[f"cosine_d{'acc' if key == 'accuracy' else 'bpd'}"] = (
-                f"{_signed(min(moves), digits)} to {_signed(max(moves), digits)}"
+                f"{signed(min(moves), digits)} to {signed(max(moves), digits)}"
             )
     above = [
         mnist[f"{lever}, seed 1"]["bpd"] - mnist[lever]["bpd"]
@@ -331,12 +327,12 @@ def numbers(objective: str = "split") -> dict[str, str]:
                 f"{name}_steps": f"{r['steps']}",
             }
             if base is not None and not full:
-                found[f"{name}_dacc"] = f"{r['accuracy'] - base['accuracy']:+.1f}".replace("-", "−")
-                found[f"{name}_dbpd"] = f"{r['bpd'] - base['bpd']:+.2f}".replace("-", "−")
+                found[f"{name}_dacc"] = signed(r["accuracy"] - base["accuracy"], 1)
+                found[f"{name}_dbpd"] = signed(r["bpd"] - base["bpd"], 2)
             if full and corner is not None:
                 found[f"{name}_short"] = f"{goal_acc - r['accuracy']:.2f}"
-                found[f"{name}_dfull_acc"] = f"{r['accuracy'] - corner['accuracy']:+.2f}".replace("-", "−")
-                found[f"{name}_dfull_bpd"] = f"{r['bpd'] - corner['bpd']:+.3f}".replace("-", "−")
+                found[f"{name}_dfull_acc"] = signed(r["accuracy"] - corner["accuracy"], 2)
+                found[f"{name}_dfull_bpd"] = signed(r["bpd"] - corner["bpd"], 3)
         by_recipe: dict[str, list[dict]] = {}
         for r in measured:
             by_recipe.setdefault(recipe_of(r["lever"]), []).append(r)
