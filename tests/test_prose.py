@@ -39,7 +39,7 @@ HAND_TYPED = {
     "05_interpolations": 0,
     "06_bg_mnist": 89,
     "07_flow_robustness": 0,
-    "08_appendices": 79,
+    "08_appendices": 0,
     "09_recipe": 0,
     "10_scale": 0,
 }

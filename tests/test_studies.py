@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -403,6 +404,12 @@ def test_a_diverged_appendix_model_is_a_row_of_the_table_not_an_error(monkeypatc
     assert appendices.claims(rows, "cifar10") == []  # a diverged training measures nothing
     history = appendices.history_table(found["Flow-GAN, weight 0.1"][1], every=1)
     assert history.note.startswith("diverged at step 7") and len(history.rows) == len(curve)
+    game = [
+        {"bpd": 8.0, "gan_generator": 2.0, "gan_discriminator": 0.7},
+        {"bpd": 6.0, "gan_generator": 1.0, "gan_discriminator": 0.9},
+    ]
+    told = appendices.gan_curve(TrainingDiverged("non-finite loss", step=9, history=game))
+    assert told == {"gan_generator": "1.0 and 2.0", "gan_discriminator": "0.7 and 0.9", "gan_bpd": "8.0 to 6.0"}
 
 
 def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_asked(monkeypatch):
@@ -414,19 +421,21 @@ def test_appendix_seed_runs_read_later_seeds_from_the_cache_and_train_only_when_
     def get_model(dataset, objective, profile, seed, device, ce_weight=None, precision="auto"):
         asked.append((profile.recipe.model_kind, ce_weight, seed))
         if profile.recipe.gan_weight > 0:
-            raise TrainingDiverged("non-finite loss", step=11, history=[])
-        return seed
+            raise TrainingDiverged("non-finite loss", step=11, history=[{"step": 10, "seconds": 90.0}])
+        return SimpleNamespace(seed=seed, info={"train_seconds": 60.0 * seed})
 
     monkeypatch.setattr(appendices.zoo, "get_model", get_model)
     monkeypatch.setattr(appendices.zoo, "is_settled", lambda dataset, objective, profile, seed, w: seed == 1)
     monkeypatch.setattr(appendices, "eval_set", lambda params: None)
-    monkeypatch.setattr(appendices, "metrics", lambda params, model, test: {"accuracy": 0.3 + model / 10, "bpd": 5.0})
+    monkeypatch.setattr(
+        appendices, "metrics", lambda params, model, test: {"accuracy": 0.3 + model.seed / 10, "bpd": 5.0}
+    )
     cached = appendices.seed_runs(params, seeds=3)
     names = [*appendices.VARIANTS, *appendices.PIXELCNN]
     assert list(cached) == names and len(asked) == len(names)  # seed 1 only
     assert asked[-1] == ("pixelcnn", 1000.0, 1)  # the PixelCNN at large alpha keeps its weight
-    assert cached["Laplace"] == [{"seed": 1, "accuracy": pytest.approx(40.0), "bpd": 5.0}]
-    assert cached["Flow-GAN, weight 0.1"] == [{"seed": 1, "diverged_at": 11}]
+    assert cached["Laplace"] == [{"seed": 1, "accuracy": pytest.approx(40.0), "bpd": 5.0, "train_minutes": 1.0}]
+    assert cached["Flow-GAN, weight 0.1"] == [{"seed": 1, "diverged_at": 11, "train_minutes": 1.5}]
     trained = appendices.seed_runs(params, seeds=3, train_seeds=True)
     assert [r["seed"] for r in trained["Cauchy"]] == [1, 2]
     assert appendices.seed_runs(params, seeds=1) == {name: [] for name in names}
@@ -486,6 +495,54 @@ def test_appendix_claims_go_over_seeds_where_there_are_several():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["Gaussian (chapter 2)", "Laplace"]  # Cauchy: one seed, no test images kept, no interval
     assert len(fig.axes[0].lines) > 0 and fig.axes[0].get_legend() is not None
+
+
+def test_appendix_numbers_quote_the_rows_and_the_claims_they_decide():
+    """The chapter's prose numbers: each from a row or a claim of the run, with its verdict."""
+    params = setup(dataset="cifar10", objective="reweighted", profile="smoke", device="cpu", seed=0)
+
+    def row(acc, bpd, gap, spread, below, minutes):
+        return {**_row("x", 0, acc / 100, bpd), "accuracy": acc, "gap_nats": gap, "spread_nats": spread} | {
+            "paths_below_k": below,
+            "pairs": 20,
+            "train_minutes": minutes,
+        }
+
+    rows = {
+        "Gaussian (chapter 2)": row(40.0, 5.0, 1.5, 3000.0, 20, 2.0),
+        "Laplace": row(46.0, 5.4, 2.5, 3400.0, 18, 2.0),
+        "Flow-GAN, weight 0.1": {"diverged_at": 7, "train_minutes": 0.5},
+        "PixelCNN++, alpha 0": row(27.0, 4.0, 40.0, 3900.0, 17, 3.0),
+        "PixelCNN++, alpha 1000": row(45.0, 9.0, 10.0, 900.0, 13, 3.5),
+    }
+    seed_rows = {
+        "Gaussian (chapter 2)": [{"seed": 1, "accuracy": 44.0, "bpd": 5.01, "train_minutes": 2.0}],
+        "Laplace": [{"seed": 1, "accuracy": 39.0, "bpd": 5.41, "train_minutes": 2.0}],
+        "Flow-GAN, weight 0.1": [{"seed": 1, "train_minutes": 1.0, "accuracy": 30.0, "bpd": 6.0}],
+        "PixelCNN++, alpha 0": [{"seed": 1, "accuracy": 25.0, "bpd": 4.1, "train_minutes": 3.0}],
+        "PixelCNN++, alpha 1000": [],
+    }
+    claims = appendices.claims(rows, "cifar10", seed_rows)
+    said = appendices.numbers(params, rows, seed_rows, claims)
+    by_name = {c["name"]: c for c in claims}
+    laplace = by_name["Laplace: accuracy minus the Gaussian prior's"]
+    assert said["acc_laplace"].startswith(f"{laplace['ours']:+.1f}".replace("-", "−") + " points [")
+    assert said["acc_laplace_verdict"] == ledger.verdict(laplace) == "inconclusive"
+    assert said["bpd_verdicts"] == "differs for 2"  # the Flow-GAN: its seed 1 against the Gaussian's two
+    assert (said["gaussian_chapter_2_by_seed"], said["laplace_by_seed"]) == ("40.0 and 44.0 %", "46.0 and 39.0 %")
+    assert said["seed0_laplace"].startswith("+6.0 [")  # the first seed alone: paired over its test images
+    assert (said["acc_seed_move"], said["bpd_seed_move"]) == ("7.0", "0.01")
+    assert said["gan_runs"] == "at step 7 (seed 0) and not (seed 1)" and said["gan_diverged"] == "1 of 2"
+    assert (said["variants_gap"], said["variants_spread"], said["variants_paths"]) == (
+        "+1.5 to +2.5",
+        "3000 to 3400",
+        "90 % [70, 97]",
+    )
+    assert (said["first_seed_min"], said["later_c_min"], said["later_pixel_min"]) == ("11", "5", "3")
+    assert said["paper_alpha0_acc"] == "25.48 %" and said["alpha0_paths"] == "85 % [64, 95]"
+    gain = by_name["PixelCNN++ alpha 1000 over alpha 0: accuracy gained"]
+    assert said["alpha_gain_verdict"] == ledger.verdict(gain) and said["alpha_gain"].endswith("]")
+    assert said["alpha0_acc"] == "26.0 % [13.3, 38.7]" and said["alpha_acc_verdict"] == "differs"
 
 
 def test_recipe_contrasts_are_differences_of_the_committed_rows(tmp_path, monkeypatch):

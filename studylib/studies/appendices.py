@@ -5,6 +5,7 @@ against the spread of NLLs, and the share of interpolation paths that stay below
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -13,8 +14,8 @@ import torch
 
 from studylib.book import paper
 from studylib.book.chapter import Params, check_seeds
-from studylib.book.ledger import directional, quantitative
-from studylib.book.tables import Table, estimate
+from studylib.book.ledger import MARGINS, directional, load_all, quantitative, verdict
+from studylib.book.tables import Table, counted, estimate, listed, signed, signed_estimate
 from studylib.config import Profile, family
 from studylib.measure import evaluate, interpolate
 from studylib.measure.evaluate import bits_per_dim
@@ -123,10 +124,17 @@ def seed_runs(params: Params, seeds: int = 1, train_seeds: bool = False) -> dict
                 continue
             model = _get(params, objective, prof, seed, weight)
             if isinstance(model, TrainingDiverged):
-                found[name].append({"seed": seed, "diverged_at": model.step})
+                found[name].append({"seed": seed, "diverged_at": model.step, "train_minutes": _minutes(model)})
             else:
                 scores = metrics(params, model, test)
-                found[name].append({"seed": seed, "accuracy": 100 * scores["accuracy"], "bpd": scores["bpd"]})
+                found[name].append(
+                    {
+                        "seed": seed,
+                        "accuracy": 100 * scores["accuracy"],
+                        "bpd": scores["bpd"],
+                        "train_minutes": _minutes(model),
+                    }
+                )
     return found
 
 
@@ -164,11 +172,17 @@ def table(params: Params, found: dict[str, tuple[str, torch.nn.Module | Training
     rows = {}
     for name, (_, model) in bar(found.items(), desc="appendix models"):
         if isinstance(model, TrainingDiverged):
-            seconds = model.history[-1]["seconds"] if model.history else 0.0
-            rows[name] = {"diverged_at": model.step, "train_minutes": seconds / 60}
+            rows[name] = {"diverged_at": model.step, "train_minutes": _minutes(model)}
         else:
-            rows[name] = {**measure(params, model, sizes.pairs), "train_minutes": model.info["train_seconds"] / 60}
+            rows[name] = {**measure(params, model, sizes.pairs), "train_minutes": _minutes(model)}
     return rows
+
+
+def _minutes(model: torch.nn.Module | TrainingDiverged) -> float:
+    """Minutes a model trained for; a diverged training's until its last logged step."""
+    if isinstance(model, TrainingDiverged):
+        return (model.history[-1]["seconds"] if model.history else 0.0) / 60
+    return model.info["train_seconds"] / 60
 
 
 def results_table(rows: dict[str, dict]) -> Table:
@@ -383,3 +397,147 @@ def _difference(
     else:
         note = f"{shown(mine[0])} against {shown(theirs[0])}"
     return (*value, note)
+
+
+def slug(name: str) -> str:
+    """A model's name as a glue key: "Gaussian + Laplace" -> "gaussian_laplace"."""
+    return re.sub(r"\W+", "_", name.lower()).strip("_")
+
+
+def numbers(
+    params: Params, rows: dict[str, dict], seed_rows: dict[str, list[dict]], claims: list[dict]
+) -> dict[str, str]:
+    """The chapter's figures for its prose (`chapter.glue`): the paper's Table 4; the cold
+    training minutes (first seed, later seeds of appendix C and of the PixelCNNs); the
+    variants' margin, spread and paths (ranges); per variant `<slug>` its accuracy and
+    bits/dim difference to the Gaussian prior with its verdict (`acc_<slug>`, `bpd_<slug>`,
+    `..._verdict`) and on the first seed alone (`seed0_<slug>`); accuracy by seed
+    (`<slug>_by_seed`) and appendix C's largest seed-to-seed moves; the Flow-GAN's divergences and
+    curve; the PixelCNNs' cells, their difference and their readings."""
+    size = appendix_sizes(params.profile.name)
+    pixel = [n for n, *_ in _todo(params) if n.startswith("PixelCNN")]
+    variants = [n for n in VARIANTS if n != REFERENCE]
+    measured = [rows[n] for n in [REFERENCE, *variants] if "accuracy" in rows.get(n, {})]
+    by_name = {c["name"]: c for c in claims}
+    out = {
+        "paper_alpha0_acc": f"{PIXELCNN[pixel[0]][0]} %",
+        "paper_alpha0_bpd": f"{PIXELCNN[pixel[0]][1]}",
+        "paper_alpha_acc": f"{PIXELCNN['PixelCNN++, alpha 1000'][0]} %",
+        "paper_alpha_bpd": f"{PIXELCNN['PixelCNN++, alpha 1000'][1]}",
+        "pairs": str(size.pairs),
+        "first_seed_min": f"{sum(r['train_minutes'] for r in rows.values()):.0f}",
+        "later_c_min": f"{sum(r['train_minutes'] for n in VARIANTS for r in seed_rows.get(n, [])):.0f}",
+        "later_pixel_min": f"{sum(r['train_minutes'] for n in pixel for r in seed_rows.get(n, [])):.0f}",
+        "acc_margin": f"{MARGINS['accuracy difference'][0]:g}",
+        "pixel_arch": f"{size.pixelcnn.steps} gated blocks of {size.pixelcnn.hidden} filters",
+        "pixel_steps": str(size.pixelcnn_steps or params.profile.scale.train_steps[family(params.dataset)]),
+        "base_bpd": _chapter2_base_bpd(params),
+    }
+    if measured:
+        gaps, spreads = [r["gap_nats"] for r in measured], [r["spread_nats"] for r in measured]
+        low = min(measured, key=lambda r: r["paths_below_k"])
+        share, lo, hi = wilson(low["paths_below_k"], low["pairs"])
+        out |= {
+            "variants_gap": f"{signed(min(gaps))} to {signed(max(gaps))}",
+            "variants_spread": f"{min(spreads):.0f} to {max(spreads):.0f}",
+            "variants_paths": f"{share:.0f} % [{lo:.0f}, {hi:.0f}]",
+        }
+    bpds = [v for n in VARIANTS for v in _seed_values(rows, seed_rows, n, "bits/dim")]
+    if bpds:
+        out["variants_bpd"] = f"{min(bpds):.2f}–{max(bpds):.2f}"
+    moves = {m: [] for m in _KEYS}
+    for name in [*VARIANTS, *pixel]:
+        key = slug(name)
+        for metric in _KEYS:
+            values = _seed_values(rows, seed_rows, name, metric)
+            if len(values) > 1 and name in VARIANTS:
+                moves[metric].append(max(values) - min(values))
+        accuracy = _seed_values(rows, seed_rows, name, "accuracy")
+        if accuracy:
+            out[f"{key}_by_seed"] = listed([f"{v:.1f}" for v in accuracy]) + " %"
+        for metric, short, digits in (("accuracy", "acc", 1), ("bits/dim", "bpd", 2)):
+            c = by_name.get(f"{name}: {metric} minus the Gaussian prior's")
+            if c is not None:
+                unit = " points" if metric == "accuracy" else ""
+                out[f"{short}_{key}"] = signed_estimate(c["ours"], c["low"], c["high"], digits).replace(
+                    " [", unit + " [", 1
+                )
+                out[f"{short}_{key}_verdict"] = verdict(c)
+        first = rows.get(name, {})
+        if name in variants and "accuracy" in first and "accuracy" in rows.get(REFERENCE, {}):
+            diff = seeds_difference(
+                [first["accuracy"]], [rows[REFERENCE]["accuracy"]], first, rows[REFERENCE], "accuracy"
+            )
+            out[f"seed0_{key}"] = signed_estimate(*diff[:3])
+    if moves["accuracy"]:
+        out["acc_seed_move"] = f"{max(moves['accuracy']):.1f}"
+    if moves["bits/dim"]:
+        out["bpd_seed_move"] = f"{max(moves['bits/dim']):.2f}"
+    accuracy_claims = [c for n in variants if (c := by_name.get(f"{n}: accuracy minus the Gaussian prior's"))]
+    if accuracy_claims:
+        half = np.mean([(c["high"] - c["low"]) / 2 for c in accuracy_claims])
+        out["acc_halfwidth"] = f"{half:.0f}"
+    for short, metric in (("acc", "accuracy"), ("bpd", "bits/dim")):
+        found = [verdict(c) for n in variants if (c := by_name.get(f"{n}: {metric} minus the Gaussian prior's"))]
+        out[f"{short}_verdicts"] = counted(found)
+    gan = next(n for n in VARIANTS if "Flow-GAN" in n)
+    runs = [(params.seed, rows[gan])] if gan in rows else []
+    runs += [(r["seed"], r) for r in seed_rows.get(gan, [])]
+    steps = size.train_steps or params.profile.scale.train_steps[family(params.dataset)]
+    out["gan_runs"] = listed(
+        [f"at step {r['diverged_at']} (seed {s})" if "diverged_at" in r else f"not (seed {s})" for s, r in runs]
+    )
+    out["gan_diverged"] = f"{sum('diverged_at' in r for _, r in runs)} of {len(runs)}"
+    out["steps"] = str(steps)
+    for name in pixel:
+        key = "alpha0" if name == pixel[0] else "alpha"
+        for metric, short, digits in (("accuracy", "acc", 1), ("bits/dim", "bpd", 3)):
+            c = by_name.get(f"{name} {metric}")
+            if c is not None:
+                unit = " %" if metric == "accuracy" else ""
+                out[f"{key}_{short}"] = estimate(c["ours"], c["low"], c["high"], digits).replace(" [", unit + " [", 1)
+                out[f"{key}_{short}_verdict"] = verdict(c)
+        r = rows.get(name, {})
+        if "accuracy" in r:
+            share, lo, hi = wilson(r["paths_below_k"], r["pairs"])
+            out |= {
+                f"{key}_gap": signed(r["gap_nats"], 0),
+                f"{key}_spread": f"{r['spread_nats']:.0f}",
+                f"{key}_paths": f"{share:.0f} % [{lo:.0f}, {hi:.0f}]",
+                f"{key}_min": f"{r['train_minutes']:.1f}",
+            }
+    for what, short, digits in (("accuracy gained", "gain", 1), ("bits/dim paid", "paid", 2)):
+        c = by_name.get(f"PixelCNN++ alpha 1000 over alpha 0: {what}")
+        if c is not None:
+            unit = " points" if short == "gain" else " bits/dim"
+            out[f"alpha_{short}"] = signed_estimate(c["ours"], c["low"], c["high"], digits).replace(
+                " [", unit + " [", 1
+            )
+            out[f"alpha_{short}_verdict"] = verdict(c)
+    return out
+
+
+def gan_curve(model: torch.nn.Module | TrainingDiverged) -> dict[str, str]:
+    """The Flow-GAN's logged curve in words for the prose: the range its generator's and
+    discriminator's losses moved in, and its bits/dim from the first logged value to the last."""
+    history = model.history if isinstance(model, TrainingDiverged) else model.info["history"]
+    out = {}
+    for key in ("generator", "discriminator"):
+        values = [h[f"gan_{key}"] for h in history]
+        out[f"gan_{key}"] = f"{min(values):.1f} and {max(values):.1f}"
+    out["gan_bpd"] = f"{history[0]['bpd']:.1f} to {history[-1]['bpd']:.1f}"
+    return out
+
+
+def _chapter2_base_bpd(params: Params) -> str:
+    """Chapter 2's Base model's bits/dim on this dataset and profile, from the ledger."""
+    for entry in load_all():
+        if (entry["chapter"], entry["dataset"], entry["profile"]) == (
+            "02_training",
+            params.dataset,
+            params.profile.name,
+        ):
+            for c in entry["claims"]:
+                if c["name"] == "base bits/dim":
+                    return f"{c['ours']:.2f}"
+    return "(not in the ledger)"
