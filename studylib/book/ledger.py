@@ -16,7 +16,7 @@ from statistics import NormalDist
 from statsmodels.stats.multitest import multipletests
 
 from studylib import storage
-from studylib.book import paper
+from studylib.book import paper, tables
 from studylib.book.tables import Table, fmt
 
 CHAPTERS = (
@@ -399,6 +399,13 @@ def record(
         entry["numbers"] = numbers
     path.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def quoted(c: dict, digits: int, unit: str = "", sign: bool = True) -> str:
+    """A claim's value and interval as prose quotes it: "+0.48 bits/dim [+0.42, +0.53]"
+    (`sign`: with its sign, as a difference), "29.3 % [24.4, 34.1]"."""
+    shown = tables.signed_estimate if sign else tables.estimate
+    return shown(c["ours"], c["low"], c["high"], digits).replace(" [", f"{unit} [", 1)
 
 
 def load_all(folder: Path | None = None) -> list[dict]:

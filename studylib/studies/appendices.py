@@ -14,7 +14,7 @@ import torch
 
 from studylib.book import paper
 from studylib.book.chapter import Params, check_seeds
-from studylib.book.ledger import MARGINS, directional, load_all, quantitative, verdict
+from studylib.book.ledger import MARGINS, directional, load_all, quantitative, quoted, verdict
 from studylib.book.tables import Table, counted, estimate, listed, signed, signed_estimate
 from studylib.config import Profile, family
 from studylib.measure import evaluate, interpolate
@@ -458,10 +458,7 @@ def numbers(
         for metric, short, digits in (("accuracy", "acc", 1), ("bits/dim", "bpd", 2)):
             c = by_name.get(f"{name}: {metric} minus the Gaussian prior's")
             if c is not None:
-                unit = " points" if metric == "accuracy" else ""
-                out[f"{short}_{key}"] = signed_estimate(c["ours"], c["low"], c["high"], digits).replace(
-                    " [", unit + " [", 1
-                )
+                out[f"{short}_{key}"] = quoted(c, digits, " points" if metric == "accuracy" else "")
                 out[f"{short}_{key}_verdict"] = verdict(c)
         first = rows.get(name, {})
         if name in variants and "accuracy" in first and "accuracy" in rows.get(REFERENCE, {}):
@@ -494,8 +491,7 @@ def numbers(
         for metric, short, digits in (("accuracy", "acc", 1), ("bits/dim", "bpd", 3)):
             c = by_name.get(f"{name} {metric}")
             if c is not None:
-                unit = " %" if metric == "accuracy" else ""
-                out[f"{key}_{short}"] = estimate(c["ours"], c["low"], c["high"], digits).replace(" [", unit + " [", 1)
+                out[f"{key}_{short}"] = quoted(c, digits, " %" if metric == "accuracy" else "", sign=False)
                 out[f"{key}_{short}_verdict"] = verdict(c)
         r = rows.get(name, {})
         if "accuracy" in r:
@@ -509,10 +505,7 @@ def numbers(
     for what, short, digits in (("accuracy gained", "gain", 1), ("bits/dim paid", "paid", 2)):
         c = by_name.get(f"PixelCNN++ alpha 1000 over alpha 0: {what}")
         if c is not None:
-            unit = " points" if short == "gain" else " bits/dim"
-            out[f"alpha_{short}"] = signed_estimate(c["ours"], c["low"], c["high"], digits).replace(
-                " [", unit + " [", 1
-            )
+            out[f"alpha_{short}"] = quoted(c, digits, " points" if short == "gain" else " bits/dim")
             out[f"alpha_{short}_verdict"] = verdict(c)
     return out
 
